@@ -1,0 +1,48 @@
+"""``edge-detsam2`` command line: one subcommand per job, exit 0 / 1 runtime / 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from edge_detsam2 import __version__
+from edge_detsam2.errors import EdgeDetSam2Error
+
+logger = logging.getLogger("edge_detsam2")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep its message short
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edge_detsam2.sim import command as simulate_cmd
+
+    parser = _Parser(prog="edge-detsam2", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    simulate_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except EdgeDetSam2Error as exc:
+        print(f"edge-detsam2 {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
