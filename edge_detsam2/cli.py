@@ -21,12 +21,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge_detsam2 import config_command
     from edge_detsam2.sim import command as simulate_cmd
 
     parser = _Parser(prog="edge-detsam2", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    config_command.add_parser(sub)
     simulate_cmd.add_parser(sub)
     return parser
 

@@ -131,8 +131,7 @@ def read_tracks(path: str | Path) -> Iterator[TrackFrame]:
             fr = parse_track_frame(line, f"{path}:{lineno}")
             if fr.frame <= last:
                 raise InputFormatError(
-                    f"{path}:{lineno}: frame {fr.frame} is not after frame {last}; "
-                    "tracks must be sorted by frame"
+                    f"{path}:{lineno}: frame {fr.frame} is not after frame {last}; tracks must be sorted by frame"
                 )
             last = fr.frame
             yield fr

@@ -52,8 +52,8 @@ class TableCalibration(BaseModel):
     length_m: float = Field(2.54, gt=0.5, lt=5.0, description="Long side between cushion noses (m).")
     width_m: float = Field(1.27, gt=0.3, lt=3.0, description="Short side between cushion noses (m).")
     ball_radius_m: float = Field(0.028575, gt=0.01, lt=0.1, description="Ball radius (m).")
-    corners_px: tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]] = (
-        Field(description="Playing-surface corners [u, v], clockwise from the one nearest top-left.")
+    corners_px: tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]] = Field(
+        description="Playing-surface corners [u, v], clockwise from the one nearest top-left."
     )
     pockets: tuple[PocketSpec, ...] | None = Field(
         None, description="Pockets; default: 4 corners + 2 middles of the long sides."

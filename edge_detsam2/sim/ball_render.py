@@ -127,9 +127,7 @@ class BallPainter:
             out[disc] = out[disc] * (1 - ink) + 20 * ink
         return out
 
-    def sprite(
-        self, ball: BallAppearance, centres_px: F64, radius_px: float
-    ) -> tuple[tuple[int, int], F32, F32]:
+    def sprite(self, ball: BallAppearance, centres_px: F64, radius_px: float) -> tuple[tuple[int, int], F32, F32]:
         """Blurred sprite over sub-frame centres (K, 2).
 
         Returns (x0, y0) of the sprite's top-left pixel, premultiplied RGB (h, w, 3)
@@ -139,8 +137,10 @@ class BallPainter:
         hi = np.ceil(centres_px.max(axis=0) + radius_px + 2).astype(int)
         h, w = int(hi[1] - lo[1]), int(hi[0] - lo[0])
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-        xx += lo[0] + 0.5
-        yy += lo[1] + 0.5
+        # Pixel (i, j) has its centre at (x=j, y=i): the OpenCV convention, also used by
+        # the homography and by tracks JSONL, so no half-pixel offsets creep in.
+        xx += lo[0]
+        yy += lo[1]
         rgb = np.zeros((h, w, 3), dtype=np.float32)
         alpha = np.zeros((h, w), dtype=np.float32)
         for cx, cy in centres_px:

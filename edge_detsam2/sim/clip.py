@@ -90,13 +90,9 @@ class _Renderer:
         )
         self.vignette = camera.vignette()
         shape = (camera.height, camera.width, 3)
-        self.noise = [
-            rng.standard_normal(shape, dtype=np.float32) * camera.noise_sigma for _ in range(NOISE_BANK)
-        ]
+        self.noise = [rng.standard_normal(shape, dtype=np.float32) * camera.noise_sigma for _ in range(NOISE_BANK)]
         self.painter = BallPainter()
-        self.balls = {
-            label: BallAppearance(ball_number(label), random_orientation(rng)) for label in physics.labels
-        }
+        self.balls = {label: BallAppearance(ball_number(label), random_orientation(rng)) for label in physics.labels}
 
     def ball_px(self, xy_m: F64) -> tuple[F64, float]:
         h = self.camera.homography
@@ -188,7 +184,7 @@ class _Renderer:
         x0, y0 = int(c[0] - 1.3 * r), int(c[1] - 1.3 * r)
         size = int(2.6 * r) + 2
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        d2 = ((xx + x0 + 0.5 - c[0]) ** 2 + (yy + y0 + 0.5 - c[1]) ** 2) / (1.15 * r) ** 2
+        d2 = ((xx + x0 - c[0]) ** 2 + (yy + y0 - c[1]) ** 2) / (1.15 * r) ** 2
         shade = 1.0 - 0.45 * np.clip(1.0 - d2, 0.0, 1.0)
         _multiply(img, x0, y0, shade)
 
@@ -214,9 +210,7 @@ class _Renderer:
         return None
 
 
-def _window(
-    x0: int, y0: int, h: int, w: int, img_w: int, img_h: int
-) -> tuple[slice, slice, slice, slice] | None:
+def _window(x0: int, y0: int, h: int, w: int, img_w: int, img_h: int) -> tuple[slice, slice, slice, slice] | None:
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, img_w), min(y0 + h, img_h)
     if xa >= xb or ya >= yb:
         return None
@@ -239,9 +233,7 @@ def _multiply(img: F32, x0: int, y0: int, gain: F32) -> None:
     img[iy, ix] *= gain[sy, sx, None]
 
 
-def _clip_mask(
-    m: NDArray[np.bool_], x0: int, y0: int, w: int, h: int
-) -> tuple[NDArray[np.bool_], int, int] | None:
+def _clip_mask(m: NDArray[np.bool_], x0: int, y0: int, w: int, h: int) -> tuple[NDArray[np.bool_], int, int] | None:
     win = _window(x0, y0, m.shape[0], m.shape[1], w, h)
     if win is None:
         return None
@@ -276,10 +268,7 @@ def render_clip(
     )
     renderer = _Renderer(rng, physics, camera)
     calib = calibration_for(name, physics, camera)
-    paths = {
-        k: out_dir / f"{name}.{k}"
-        for k in ("mp4", "events.jsonl", "tracks.jsonl", "table.yaml", "masks.jsonl")
-    }
+    paths = {k: out_dir / f"{name}.{k}" for k in ("mp4", "events.jsonl", "tracks.jsonl", "table.yaml", "masks.jsonl")}
     paths["table.yaml"].write_text(yaml.safe_dump(calib.model_dump(mode="json"), sort_keys=False))
     events = clip_events(physics, table_id=name, fps=opts.fps, id_prefix=f"gt-{name}")
     paths["events.jsonl"].write_text("".join(e.to_json() + "\n" for e in events))
@@ -292,13 +281,9 @@ def render_clip(
         )
         for p in calib.resolved_pockets()
     ]
-    writer = cv2.VideoWriter(
-        str(paths["mp4"]), cv2.VideoWriter.fourcc(*"mp4v"), opts.fps, (opts.width, opts.height)
-    )
+    writer = cv2.VideoWriter(str(paths["mp4"]), cv2.VideoWriter.fourcc(*"mp4v"), opts.fps, (opts.width, opts.height))
     if not writer.isOpened():
-        raise SimulationError(
-            f"cannot open a video writer for {paths['mp4']}; check that the directory is writable"
-        )
+        raise SimulationError(f"cannot open a video writer for {paths['mp4']}; check that the directory is writable")
     t0 = time.perf_counter()
     with open(paths["tracks.jsonl"], "w") as tracks_fh, open(paths["masks.jsonl"], "w") as masks_fh:
         for i in range(n_frames):

@@ -100,11 +100,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(args.clips, "simulate") as progress:
         for k in range(args.clips):
             seed = np.random.SeedSequence([args.seed, k])
-            factor = (
-                SIZE_FACTORS[int(np.random.default_rng([args.seed, k, 1]).integers(3))]
-                if args.vary_size
-                else 1.0
-            )
+            factor = SIZE_FACTORS[int(np.random.default_rng([args.seed, k, 1]).integers(3))] if args.vary_size else 1.0
             layout = args.layout if args.layout != "mixed" else ("rack" if k % 2 == 0 else "scatter")
             opts = ClipOptions(
                 width=_even(args.width * factor),
@@ -118,11 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 yolo_every=args.yolo_every,
             )
             name = f"clip_{k:03d}"
-            split = (
-                ("val" if k >= args.clips - n_val else "train")
-                if n_val
-                else ("val" if k % 5 == 4 else "train")
-            )
+            split = ("val" if k >= args.clips - n_val else "train") if n_val else ("val" if k % 5 == 4 else "train")
             res = render_clip(args.outdir, name, seed, opts, (yolo, split) if yolo else None)
             total_frames += res.frames
             total_s += res.render_s
@@ -147,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if yolo is not None:
         data_yaml = yolo.finish()
         print(f"yolo dataset: {data_yaml} ({yolo.counts['train']} train, {yolo.counts['val']} val images)")
-    (args.outdir / "manifest.json").write_text(
-        json.dumps({"seed": args.seed, "clips": manifest}, indent=1) + "\n"
-    )
+    (args.outdir / "manifest.json").write_text(json.dumps({"seed": args.seed, "clips": manifest}, indent=1) + "\n")
     rate = total_frames / max(total_s, 1e-9)
     print(f"rendered {total_frames} frames in {total_s:.1f} s ({rate:.1f} frames/s)")
     return 0

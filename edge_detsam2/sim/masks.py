@@ -71,9 +71,7 @@ class InstanceMask:
         }
 
     @classmethod
-    def from_full(
-        cls, oid: str, label: str, mask: Bool2D, offset: tuple[int, int] = (0, 0)
-    ) -> InstanceMask | None:
+    def from_full(cls, oid: str, label: str, mask: Bool2D, offset: tuple[int, int] = (0, 0)) -> InstanceMask | None:
         """Crop a mask (placed at ``offset`` in the image) to its bounding box; None if empty."""
         ys, xs = np.nonzero(mask)
         if len(ys) == 0:
@@ -99,9 +97,7 @@ def read_masks(path: str | Path) -> Iterator[tuple[int, tuple[int, int], list[In
                 masks = []
                 for m in d["masks"]:
                     x, y, w, h = (int(v) for v in m["bbox"])
-                    masks.append(
-                        InstanceMask(str(m["id"]), str(m["label"]), x, y, rle_decode(m["rle"], (h, w)))
-                    )
+                    masks.append(InstanceMask(str(m["id"]), str(m["label"]), x, y, rle_decode(m["rle"], (h, w))))
             except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
                 raise InputFormatError(f"{path}:{lineno}: bad masks line ({exc})") from None
             yield int(d["frame"]), size, masks

@@ -127,9 +127,7 @@ class PhysicsClip:
         dt = t_rel - float(track.times[i])
         if on_table and dt > 0 and s != 0:
             p = self.params
-            rvw, s = evolve_ball_motion(
-                s, rvw.copy(), p["R"], p["m"], p["u_s"], p["u_sp"], p["u_r"], p["g"], dt
-            )
+            rvw, s = evolve_ball_motion(s, rvw.copy(), p["R"], p["m"], p["u_s"], p["u_sp"], p["u_r"], p["g"], dt)
             on_table = s != 4
         return BallKinematics(
             xy_m=to_table_xy(rvw[0, :2]),
@@ -143,16 +141,36 @@ class PhysicsClip:
         return shot.strike_t_s <= t_s < shot.end_t_s
 
 
+class _SortedChoiceRandom:
+    """A ``random`` stand-in whose ``choice`` sorts first.
+
+    pooltool's rack builder calls ``random.choice(list(some_set))``; a set's order depends
+    on PYTHONHASHSEED, so the same seed would give different racks in different processes.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def choice(self, seq: list[str]) -> str:
+        return self._rng.choice(sorted(seq))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rng, name)
+
+
 @contextlib.contextmanager
-def _seeded_globals(seed: int) -> Iterator[None]:
-    """pooltool's rack generator draws from the global RNGs; seed them, then restore."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
+def _seeded_pooltool_layouts(seed: int) -> Iterator[None]:
+    """Make pooltool's rack generator deterministic for ``seed``, then restore it."""
+    import pooltool.layouts as layouts
+
+    np_state = np.random.get_state()
     np.random.seed(seed % 2**32)
+    original = layouts.random
+    layouts.random = _SortedChoiceRandom(seed)
     try:
         yield
     finally:
-        random.setstate(py_state)
+        layouts.random = original
         np.random.set_state(np_state)
 
 
@@ -212,7 +230,7 @@ def _initial_balls(rng: np.random.Generator, table: Pt, ball_set: str, layout: s
     import pooltool as pt
 
     game = pt.GameType.EIGHTBALL if ball_set == "eightball" else pt.GameType.NINEBALL
-    with _seeded_globals(int(rng.integers(2**31))):
+    with _seeded_pooltool_layouts(int(rng.integers(2**31))):
         balls: dict[str, Pt] = dict(pt.get_rack(game, table, spacing_factor=1e-3))
     if layout == "rack":
         _place_cue_in_kitchen(rng, balls, table)
