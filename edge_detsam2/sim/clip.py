@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.errors import SimulationError
 from edge_detsam2.geometry.calibration import PocketSpec, TableCalibration
+from edge_detsam2.geometry.homography import Homography
 from edge_detsam2.sim.ball_render import BallAppearance, BallPainter, random_orientation
 from edge_detsam2.sim.camera import CameraModel, make_camera
 from edge_detsam2.sim.cue_render import cue_alpha, tip_gap_m
@@ -48,6 +49,7 @@ class ClipOptions:
     layout: str = "rack"
     perspective: float = 1.0
     yolo_every: int = 10
+    video: bool = True  # False: ground truth only (tracks, events, table), no rendering
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,6 @@ class _Renderer:
         self.painter = BallPainter()
         self.balls = {label: BallAppearance(ball_number(label), random_orientation(rng)) for label in physics.labels}
 
-    def ball_px(self, xy_m: F64) -> tuple[F64, float]:
-        h = self.camera.homography
-        centre = h.to_image(xy_m)
-        radius = float(h.pixels_per_metre(xy_m)[0]) * self.physics.ball_radius_m
-        return centre, radius
-
     def subsample_centres(self, label: str, t: float, kin: BallKinematics) -> F64:
         speed_px = float(np.hypot(*kin.v_mps)) * float(self.camera.homography.pixels_per_metre(kin.xy_m)[0])
         k = int(np.clip(math.ceil(speed_px * self.camera.exposure_s / BLUR_STEP_PX), 1, MAX_SUBSAMPLES))
@@ -129,24 +125,9 @@ class _Renderer:
                 self.balls[label].spin(kin.w_radps, dt)
             if not kin.on_table:
                 continue
-            centre, r = self.ball_px(kin.xy_m)
-            oid = str(ball_number(label))
-            objects.append(
-                TrackedObject(
-                    oid,
-                    label,
-                    float(centre[0]),
-                    float(centre[1]),
-                    r,
-                    (
-                        float(centre[0] - r),
-                        float(centre[1] - r),
-                        float(centre[0] + r),
-                        float(centre[1] + r),
-                    ),
-                    1.0,
-                )
-            )
+            obj = _track_object(label, kin.xy_m, self.camera.homography, self.physics.ball_radius_m)
+            objects.append(obj)
+            oid, centre, r = obj.id, np.array([obj.cx, obj.cy]), float(obj.r or 0.0)
             disc_area[oid] = math.pi * r * r
             centres = self.subsample_centres(label, t, kin)
             valid = centres[~np.isnan(centres[:, 0])]
@@ -210,6 +191,24 @@ class _Renderer:
         return None
 
 
+def _track_object(label: str, xy_m: F64, h: Homography, radius_m: float) -> TrackedObject:
+    """The exact ground-truth track entry of a ball at table position ``xy_m``."""
+    c = h.to_image(xy_m)
+    r = float(h.pixels_per_metre(xy_m)[0]) * radius_m
+    bbox = (float(c[0] - r), float(c[1] - r), float(c[0] + r), float(c[1] + r))
+    return TrackedObject(str(ball_number(label)), label, float(c[0]), float(c[1]), r, bbox, 1.0)
+
+
+def _exact_objects(physics: PhysicsClip, camera: CameraModel, t: float) -> list[TrackedObject]:
+    """Ground-truth track objects at time t without rendering (the renderer writes the same)."""
+    out = []
+    for label in physics.labels:
+        kin = physics.state(label, t)
+        if kin.on_table:
+            out.append(_track_object(label, kin.xy_m, camera.homography, physics.ball_radius_m))
+    return out
+
+
 def _window(x0: int, y0: int, h: int, w: int, img_w: int, img_h: int) -> tuple[slice, slice, slice, slice] | None:
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, img_w), min(y0 + h, img_h)
     if xa >= xb or ya >= yb:
@@ -266,13 +265,26 @@ def render_clip(
         width_m=physics.width_m,
         perspective=opts.perspective,
     )
-    renderer = _Renderer(rng, physics, camera)
     calib = calibration_for(name, physics, camera)
-    paths = {k: out_dir / f"{name}.{k}" for k in ("mp4", "events.jsonl", "tracks.jsonl", "table.yaml", "masks.jsonl")}
+    kinds = (
+        ("mp4", "events.jsonl", "tracks.jsonl", "table.yaml", "masks.jsonl")
+        if opts.video
+        else ("events.jsonl", "tracks.jsonl", "table.yaml")
+    )
+    paths = {k: out_dir / f"{name}.{k}" for k in kinds}
     paths["table.yaml"].write_text(yaml.safe_dump(calib.model_dump(mode="json"), sort_keys=False))
     events = clip_events(physics, table_id=name, fps=opts.fps, id_prefix=f"gt-{name}")
     paths["events.jsonl"].write_text("".join(e.to_json() + "\n" for e in events))
     n_frames = math.ceil(physics.end_t_s * opts.fps)
+    if not opts.video:
+        t0 = time.perf_counter()
+        with open(paths["tracks.jsonl"], "w") as fh:
+            for i in range(n_frames):
+                fh.write(
+                    TrackFrame(i, i / opts.fps, tuple(_exact_objects(physics, camera, i / opts.fps))).to_json() + "\n"
+                )
+        return ClipResult(name, n_frames, len(events), time.perf_counter() - t0, paths)
+    renderer = _Renderer(rng, physics, camera)
     pockets_px = [
         (
             p.px[0],

@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="scale each clip's resolution by 0.75, 1 or 1.5 (seeded)",
     )
+    p.add_argument("--no-video", action="store_true", help="ground truth only (tracks, events, table): no rendering")
     p.add_argument("--yolo-dataset", type=Path, default=None, help="also write an ultralytics dataset here")
     p.add_argument(
         "--yolo-every",
@@ -72,6 +73,7 @@ def _validate(args: argparse.Namespace) -> None:
         (args.layout in LAYOUTS, f"--layout must be one of {', '.join(LAYOUTS)}"),
         (0.0 <= args.perspective <= 3.0, "--perspective must be between 0 and 3"),
         (args.yolo_every >= 1, "--yolo-every must be >= 1"),
+        (not (args.no_video and args.yolo_dataset), "--yolo-dataset needs rendered frames; drop --no-video"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 layout=layout,
                 perspective=args.perspective,
                 yolo_every=args.yolo_every,
+                video=not args.no_video,
             )
             name = f"clip_{k:03d}"
             split = ("val" if k >= args.clips - n_val else "train") if n_val else ("val" if k % 5 == 4 else "train")

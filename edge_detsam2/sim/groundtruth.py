@@ -89,6 +89,20 @@ def shot_events(clip: PhysicsClip, shot: SimulatedShot) -> list[dict[str, object
     return _merge(out)
 
 
+def rest_time(shot: SimulatedShot) -> float:
+    """When the last ball stops translating, relative to the strike.
+
+    This is when the table comes to rest as a camera sees it: a ball still spinning in
+    place (pooltool's final spinning -> stationary transition) looks still.
+    """
+    last = 0.0
+    for track in shot.tracks.values():
+        for i, s in enumerate(track.states[:-1]):
+            if s in (2, 3) and track.states[i + 1] not in (2, 3):  # sliding/rolling -> not
+                last = max(last, float(track.times[i + 1]))
+    return last
+
+
 def _merge(raw: list[dict[str, object]]) -> list[dict[str, object]]:
     kept: list[dict[str, object]] = []
     last_t: dict[tuple[object, ...], float] = {}
@@ -126,8 +140,8 @@ def clip_events(clip: PhysicsClip, *, table_id: str, fps: float, id_prefix: str)
         raw = shot_events(clip, shot)
         for ev in raw:
             events.append(_make(ev, table_id, fps, id_prefix, len(events) + 1))
-        end_t = shot.end_t_s
-        summary = _summary(raw, shot.duration_s)
+        end_t = shot.strike_t_s + rest_time(shot)
+        summary = _summary(raw, end_t - shot.strike_t_s)
         events.append(
             Event(
                 type=EventType.SHOT_END,

@@ -1,0 +1,1 @@
+"""Scoring predicted events against ground truth, perturbing tracks, grid search."""

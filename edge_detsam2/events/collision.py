@@ -1,0 +1,53 @@
+"""Ball-ball collisions: an impulse on a ball in contact with another, along their centre line.
+
+Unlike Det-SAM2's rule (relative velocity reversed), this catches follow-through and
+glancing hits, and it never fires for balls rolling side by side: without contact
+distance *and* an impulse along the normal there is no collision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge_detsam2.events.impulses import Impulse
+from edge_detsam2.events.params import EventParams
+from edge_detsam2.kinematics import BallTrack
+
+F64 = NDArray[np.float64]
+
+
+def pre_state(track: BallTrack, t: float, window_s: float) -> tuple[F64, F64] | None:
+    """Position and velocity at t from the motion just before t (or just after, if none)."""
+    fit = track.fit(t - window_s, t) or track.fit(t, t + window_s)
+    if fit is None:
+        return None
+    return fit.at(t), fit.velocity
+
+
+def collision_partners(
+    imp: Impulse, tracks: Mapping[str, BallTrack], ball_radius_m: float, params: EventParams
+) -> list[tuple[BallTrack, F64, F64]]:
+    """Balls that pushed ``imp``'s ball: (track, their position, their velocity before)."""
+    dv = imp.dv
+    dv_norm = float(np.linalg.norm(dv))
+    out = []
+    for other in tracks.values():
+        if other.id == imp.track_id:
+            continue
+        if abs(other.last_t - imp.t_s) > params.retire_after_s:
+            continue
+        state = pre_state(other, imp.t_s, params.window_s)
+        if state is None:
+            continue
+        xy, vel = state
+        offset = imp.xy_m - xy
+        dist = float(np.linalg.norm(offset))
+        if dist < 1e-9 or dist > 2 * ball_radius_m + params.contact_tolerance_m:
+            continue
+        normal = offset / dist  # from the other ball towards this one
+        if float(np.dot(dv, normal)) >= params.alignment * dv_norm:
+            out.append((other, xy, vel))
+    return out

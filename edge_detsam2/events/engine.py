@@ -1,0 +1,222 @@
+"""The streaming event engine: tracks in, events out, frame by frame, bounded memory.
+
+``EventEngine.step(frame)`` takes one ``TrackFrame`` (image pixels), maps centres to the
+table plane, updates per-ball kinematics and returns the events it can now confirm.
+Contact events come ``window_s`` plus one frame after they happen; pots and shot ends
+after their confirmation windows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from edge_detsam2.events.collision import collision_partners
+from edge_detsam2.events.impulses import Impulse, ImpulseScanner
+from edge_detsam2.events.params import EventParams
+from edge_detsam2.events.pot import PotCandidate, pot_candidate
+from edge_detsam2.events.rebound import rebound_cushion
+from edge_detsam2.events.shot import ShotState, all_at_rest, is_strike
+from edge_detsam2.events.types import Event, EventType, utc_iso
+from edge_detsam2.geometry.table import TableGeometry
+from edge_detsam2.kinematics import BallTrack
+from edge_detsam2.tracks import TrackFrame
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid(now_s: float | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32 (sortable, unique)."""
+    ms = int((time.time() if now_s is None else now_s) * 1000)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+class EventEngine:
+    """Stateful, single-table event detection over a stream of track frames."""
+
+    def __init__(
+        self,
+        table: TableGeometry,
+        params: EventParams | None = None,
+        *,
+        table_id: str = "table-1",
+        first_seq: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table = table
+        self.params = params or EventParams()
+        self.table_id = table_id
+        self.seq = first_seq - 1
+        self._clock = clock
+        self._tracks: dict[str, BallTrack] = {}
+        self._scanners: dict[str, ImpulseScanner] = {}
+        self._pending_pots: dict[str, PotCandidate] = {}
+        self._recent: deque[tuple[tuple[object, ...], float]] = deque(maxlen=256)
+        self._frames: deque[tuple[int, float]] = deque(maxlen=512)
+        self._shot = ShotState()
+        self._t_now = 0.0
+
+    # -- public ------------------------------------------------------------------
+    def step(self, frame: TrackFrame) -> list[Event]:
+        """Consume one frame; return the events confirmed by it, in detection order."""
+        t = frame.t_s
+        self._t_now = t
+        self._frames.append((frame.frame, t))
+        seen = set()
+        for obj in frame.objects:
+            xy = self.table.homography.to_table(np.array([obj.cx, obj.cy]))
+            self._observe(obj.id, obj.label, t, xy)
+            seen.add(obj.id)
+        out: list[Event] = []
+        for tid in sorted(self._tracks):
+            for imp in self._scanners[tid].scan(
+                self._tracks[tid], t, self.params.window_s, self.params.impulse_min_mps
+            ):
+                out += self._classify(imp)
+        out += self._update_pots(t, seen)
+        out += self._update_shot_end(t)
+        self._retire(t)
+        return out
+
+    def flush(self) -> list[Event]:
+        """End of stream: confirm pending pots and close an open shot."""
+        out: list[Event] = []
+        for cand in list(self._pending_pots.values()):
+            out += self._emit_pot(cand)
+        self._pending_pots.clear()
+        if self._shot.open:
+            t_end = self._shot.rest_since if self._shot.rest_since is not None else self._t_now
+            out += self._close_shot(t_end)
+        return out
+
+    def run(self, frames: Iterable[TrackFrame]) -> Iterator[Event]:
+        for fr in frames:
+            yield from self.step(fr)
+        yield from self.flush()
+
+    @property
+    def tracked(self) -> int:
+        """Number of balls currently held in memory (bounded by what is on the table)."""
+        return len(self._tracks)
+
+    # -- internals ---------------------------------------------------------------
+    def _observe(self, tid: str, label: str, t: float, xy: np.ndarray) -> None:
+        tr = self._tracks.get(tid)
+        if tr is None or tr.label != label or t - tr.last_t > self.params.retire_after_s:
+            tr = BallTrack(tid, label, self.params.history_s)
+            self._tracks[tid] = tr
+            self._scanners[tid] = ImpulseScanner()
+        tr.add(t, xy)
+        self._pending_pots.pop(tid, None)  # it came back: not potted
+
+    def _classify(self, imp: Impulse) -> list[Event]:
+        p, R = self.params, self.table.ball_radius_m
+        if is_strike(imp, self._tracks, R, p):
+            out = self._close_shot(imp.t_s) if self._shot.open else []
+            self._shot.begin(imp.t_s)
+            return out + self._emit(EventType.SHOT, imp.t_s, (imp.label,), imp.xy_m, float(np.linalg.norm(imp.v_after)))
+        partners = collision_partners(imp, self._tracks, R, p)
+        if partners:
+            out = []
+            for other, xy, vel in partners:
+                rel = float(np.linalg.norm(vel - imp.v_before))
+                balls = _order(imp.label, other.label, p.cue_label)
+                out += self._emit(EventType.COLLISION, imp.t_s, balls, (imp.xy_m + xy) / 2, rel)
+            return out
+        cushion = rebound_cushion(imp, self.table, p)
+        if cushion is not None:
+            speed = float(np.linalg.norm(imp.v_before))
+            return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
+        return []
+
+    def _update_pots(self, t: float, seen: set[str]) -> list[Event]:
+        out: list[Event] = []
+        for tid, tr in self._tracks.items():
+            if tid in seen or tid in self._pending_pots:
+                continue
+            cand = pot_candidate(tr, t, self.table, self.params)
+            if cand is not None:
+                self._pending_pots[tid] = cand
+        for tid, cand in list(self._pending_pots.items()):
+            if t - cand.last_seen_s >= self.params.pot_confirm_s:
+                del self._pending_pots[tid]
+                self._tracks.pop(tid, None)
+                self._scanners.pop(tid, None)
+                out += self._emit_pot(cand)
+        return out
+
+    def _emit_pot(self, cand: PotCandidate) -> list[Event]:
+        return self._emit(EventType.POT, cand.t_s, (cand.label,), cand.xy_m, cand.speed_mps, pocket=cand.pocket.id)
+
+    def _update_shot_end(self, t: float) -> list[Event]:
+        if not self._shot.open:
+            return []
+        if not all_at_rest(self._tracks, t, self.params) or self._pending_pots:
+            self._shot.rest_since = None
+            return []
+        if self._shot.rest_since is None:
+            # The rest fit lags by about half its window: date the rest from the window's middle.
+            self._shot.rest_since = max(t - self.params.rest_window_s / 2, self._shot.start_t or 0.0)
+        if t - self._shot.rest_since >= self.params.shot_end_confirm_s:
+            return self._close_shot(self._shot.rest_since)
+        return []
+
+    def _close_shot(self, t_end: float) -> list[Event]:
+        summary = self._shot.close(t_end, self.params.cue_label)
+        return self._emit(EventType.SHOT_END, t_end, (), None, None, summary=summary)
+
+    def _retire(self, t: float) -> None:
+        for tid in [k for k, tr in self._tracks.items() if t - tr.last_t > self.params.retire_after_s]:
+            del self._tracks[tid]
+            del self._scanners[tid]
+            self._pending_pots.pop(tid, None)
+        while self._recent and t - self._recent[0][1] > 10 * self.params.merge_s + self.params.window_s:
+            self._recent.popleft()
+
+    def _frame_at(self, t: float) -> int:
+        for frame, ft in self._frames:
+            if ft >= t - 1e-9:
+                return frame
+        return self._frames[-1][0]
+
+    def _emit(
+        self,
+        etype: EventType,
+        t: float,
+        balls: tuple[str, ...],
+        xy: np.ndarray | None,
+        speed: float | None,
+        **extra: object,
+    ) -> list[Event]:
+        key = (etype, tuple(sorted(balls)), extra.get("cushion"), extra.get("pocket"))
+        if any(k == key and abs(t - kt) < self.params.merge_s for k, kt in self._recent):
+            return []
+        self._recent.append((key, t))
+        self.seq += 1
+        now = self._clock()
+        ev = Event(
+            type=etype,
+            t_s=max(t, 0.0),
+            frame=self._frame_at(t),
+            balls=balls,
+            table=self.table_id,
+            id=new_ulid(now),
+            seq=self.seq,
+            ts=utc_iso(now),
+            position_m=(float(xy[0]), float(xy[1])) if xy is not None else None,
+            speed_mps=speed,
+            confidence=1.0,
+            **extra,  # type: ignore[arg-type]
+        )
+        self._shot.record(ev, self.params.cue_label)
+        return [ev]
+
+
+def _order(a: str, b: str, cue_label: str) -> tuple[str, str]:
+    """Cue ball first, then by label, so a pair always reads the same."""
+    return tuple(sorted((a, b), key=lambda s: (s != cue_label, len(s), s)))  # type: ignore[return-value]

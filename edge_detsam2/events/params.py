@@ -1,0 +1,54 @@
+"""Event-rule thresholds, all in physical units (metres, seconds, m/s).
+
+Nothing here depends on resolution or frame rate; ``configs/default.yaml`` documents the
+same keys under ``events:``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventParams(BaseModel):
+    """Thresholds of the streaming event detectors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: float = Field(
+        0.1, gt=0.0, le=0.5, description="Fit window before/after a candidate impulse (s); sets latency."
+    )
+    impulse_min_mps: float = Field(
+        0.15, gt=0.0, description="Smallest velocity change of a ball that counts as an impulse (m/s)."
+    )
+    contact_tolerance_m: float = Field(
+        0.012, ge=0.0, description="Centre distance beyond 2 radii still counted as contact (m)."
+    )
+    alignment: float = Field(
+        0.8, ge=0.0, le=1.0, description="Min cosine between a velocity change and the contact normal."
+    )
+    cushion_tolerance_m: float = Field(
+        0.015, ge=0.0, description="Distance beyond one radius from a cushion still counted as contact (m)."
+    )
+    corner_jaw_m: float = Field(
+        0.09, ge=0.0, description="Cushion contacts this close to a table corner, along the rail, are jaw contacts (m)."
+    )
+    middle_jaw_m: float = Field(
+        0.075, ge=0.0, description="Long-rail contacts this close to mid-rail are middle-pocket jaw contacts (m)."
+    )
+    jaw_zone_m: float = Field(
+        0.03, ge=0.0, description="Off-rail contacts within pocket radius + ball radius + this are jaw contacts (m)."
+    )
+    rest_speed_mps: float = Field(0.03, gt=0.0, description="Speed below which a ball is at rest (m/s).")
+    rest_window_s: float = Field(0.3, gt=0.0, description="Window of the rest-speed fit (s).")
+    shot_min_speed_mps: float = Field(
+        0.25, gt=0.0, description="Cue-ball speed after a strike that counts as a shot (m/s)."
+    )
+    shot_end_confirm_s: float = Field(0.3, ge=0.0, description="All balls at rest this long ends a shot (s).")
+    pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
+    pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
+    merge_s: float = Field(
+        0.06, ge=0.0, description="Same event (type, balls, cushion) again within this time is one event (s)."
+    )
+    history_s: float = Field(1.5, gt=0.0, le=10.0, description="Observation history kept per ball (s).")
+    retire_after_s: float = Field(3.0, gt=0.0, description="A ball unseen this long is forgotten (s).")
+    cue_label: str = Field("cue_ball", min_length=1, description="Label of the cue ball.")

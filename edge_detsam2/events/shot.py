@@ -1,0 +1,90 @@
+"""Shots and shot ends: the cue ball leaves rest from a strike; later all balls come to rest.
+
+A strike is an impulse on the cue ball while it was at rest that no moving ball in
+contact explains. The shot stays open until every ball has rested for
+``shot_end_confirm_s``; a new strike closes an open shot first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_detsam2.events.collision import pre_state
+from edge_detsam2.events.impulses import Impulse
+from edge_detsam2.events.params import EventParams
+from edge_detsam2.events.types import Event, EventType, ShotSummary
+from edge_detsam2.kinematics import BallTrack
+
+
+def is_strike(imp: Impulse, tracks: Mapping[str, BallTrack], ball_radius_m: float, params: EventParams) -> bool:
+    if imp.label != params.cue_label:
+        return False
+    if float(np.linalg.norm(imp.v_before)) > params.rest_speed_mps * 2:
+        return False
+    if float(np.linalg.norm(imp.v_after)) < params.shot_min_speed_mps:
+        return False
+    for other in tracks.values():
+        if other.id == imp.track_id:
+            continue
+        state = pre_state(other, imp.t_s, params.window_s)
+        if state is None:
+            continue
+        xy, vel = state
+        close = float(np.linalg.norm(xy - imp.xy_m)) <= 2 * ball_radius_m + params.contact_tolerance_m
+        if close and float(np.linalg.norm(vel)) > params.rest_speed_mps * 2:
+            return False  # a moving ball hit it: that is a collision
+    return True
+
+
+@dataclass
+class ShotState:
+    """The open shot: its start and what happened since (bounded by the events of one shot)."""
+
+    start_t: float | None = None
+    first_contact: str | None = None
+    potted: list[str] = field(default_factory=list)
+    cushions: int = 0
+    rest_since: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.start_t is not None
+
+    def begin(self, t: float) -> None:
+        self.start_t, self.first_contact, self.potted, self.cushions, self.rest_since = t, None, [], 0, None
+
+    def record(self, ev: Event, cue_label: str) -> None:
+        if not self.open:
+            return
+        if ev.type is EventType.COLLISION and self.first_contact is None and cue_label in ev.balls:
+            self.first_contact = next((b for b in ev.balls if b != cue_label), None)
+        elif ev.type is EventType.POT:
+            self.potted.append(ev.balls[0])
+        elif ev.type is EventType.REBOUND:
+            self.cushions += 1
+
+    def close(self, t_end: float, cue_label: str) -> ShotSummary:
+        assert self.start_t is not None
+        summary = ShotSummary(
+            first_contact=self.first_contact,
+            potted=tuple(self.potted),
+            cushions=self.cushions,
+            scratch=cue_label in self.potted,
+            duration_s=max(t_end - self.start_t, 0.0),
+        )
+        self.start_t = None
+        return summary
+
+
+def all_at_rest(tracks: Mapping[str, BallTrack], t_now: float, params: EventParams) -> bool:
+    """Every ball seen recently moves slower than the rest speed (fit over rest_window_s)."""
+    for tr in tracks.values():
+        if t_now - tr.last_t > params.rest_window_s:
+            continue  # not visible now (potted, occluded): it is not moving on the table
+        fit = tr.fit(t_now - params.rest_window_s, t_now)
+        if fit is not None and float(np.linalg.norm(fit.velocity)) > params.rest_speed_mps:
+            return False
+    return True

@@ -1,0 +1,94 @@
+"""Per-track kinematics in table metres: bounded history and least-squares motion fits.
+
+Velocities come from straight-line fits over short time windows, not one-frame
+differences: robust to pixel jitter and to missed frames, independent of frame rate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+
+#: Hard cap on observations kept per track, whatever the frame rate (memory bound).
+MAX_HISTORY = 512
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """p(t) = origin + velocity * (t - t0), fitted over ``n`` observations."""
+
+    t0: float
+    origin: F64
+    velocity: F64
+    n: int
+
+    def at(self, t: float) -> F64:
+        return np.asarray(self.origin + self.velocity * (t - self.t0), dtype=np.float64)
+
+
+def fit_line(ts: F64, ps: F64) -> LineFit | None:
+    """Least-squares straight-line motion through (t, p); None with fewer than 2 points."""
+    if len(ts) < 2 or float(ts[-1] - ts[0]) <= 0:
+        return None
+    t0 = float(ts.mean())
+    dt = ts - t0
+    denom = float(np.dot(dt, dt))
+    mean = ps.mean(axis=0)
+    vel = (dt @ (ps - mean)) / denom
+    return LineFit(t0, mean, np.asarray(vel, dtype=np.float64), len(ts))
+
+
+class BallTrack:
+    """Recent observations of one tracked ball (time s, position m), bounded by time and count."""
+
+    def __init__(self, track_id: str, label: str, history_s: float) -> None:
+        self.id = track_id
+        self.label = label
+        self.history_s = history_s
+        self._t: deque[float] = deque(maxlen=MAX_HISTORY)
+        self._p: deque[tuple[float, float]] = deque(maxlen=MAX_HISTORY)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def add(self, t: float, xy: F64) -> None:
+        self._t.append(t)
+        self._p.append((float(xy[0]), float(xy[1])))
+        while self._t and t - self._t[0] > self.history_s:
+            self._t.popleft()
+            self._p.popleft()
+
+    @property
+    def last_t(self) -> float:
+        return self._t[-1]
+
+    @property
+    def last_xy(self) -> F64:
+        return np.array(self._p[-1])
+
+    def window(self, t_from: float, t_to: float) -> tuple[F64, F64]:
+        """Observations with t_from <= t <= t_to (inclusive, small epsilon)."""
+        ts = np.fromiter(self._t, dtype=np.float64, count=len(self._t))
+        sel = (ts >= t_from - 1e-9) & (ts <= t_to + 1e-9)
+        ps = np.asarray(self._p, dtype=np.float64).reshape(-1, 2)
+        return ts[sel], ps[sel]
+
+    def fit(self, t_from: float, t_to: float) -> LineFit | None:
+        ts, ps = self.window(t_from, t_to)
+        return fit_line(ts, ps)
+
+    def times(self) -> F64:
+        return np.fromiter(self._t, dtype=np.float64, count=len(self._t))
+
+    def position_at(self, t: float, window_s: float) -> F64 | None:
+        """Position at time t from a local fit (interpolates gaps, smooths jitter)."""
+        fit = self.fit(t - window_s, t + window_s)
+        if fit is None:
+            ts, ps = self.window(t - window_s, t + window_s)
+            return ps[np.argmin(np.abs(ts - t))] if len(ts) else None
+        return fit.at(t)
