@@ -26,6 +26,8 @@ class LineFit:
     origin: F64
     velocity: F64
     n: int
+    rms_m: float  # residual RMS of the fit (per coordinate)
+    sxx: float  # sum of squared time offsets; velocity sigma = position sigma / sqrt(sxx)
 
     def at(self, t: float) -> F64:
         return np.asarray(self.origin + self.velocity * (t - self.t0), dtype=np.float64)
@@ -40,7 +42,33 @@ def fit_line(ts: F64, ps: F64) -> LineFit | None:
     denom = float(np.dot(dt, dt))
     mean = ps.mean(axis=0)
     vel = (dt @ (ps - mean)) / denom
-    return LineFit(t0, mean, np.asarray(vel, dtype=np.float64), len(ts))
+    resid = ps - mean - np.outer(dt, vel)
+    rms = float(np.sqrt(np.mean(resid**2) * len(ts) / max(len(ts) - 2, 1)))
+    return LineFit(t0, mean, np.asarray(vel, dtype=np.float64), len(ts), rms, denom)
+
+
+class NoiseEstimate:
+    """Running estimate of the tracker's position noise (m), from line fits of still balls.
+
+    The median of recent residual RMS values: robust to the few fits that straddle a
+    contact. Bounded: a fixed number of samples.
+    """
+
+    def __init__(self, prior_m: float = 0.003, floor_m: float = 0.0, samples: int = 301) -> None:
+        self.floor_m = floor_m
+        self._rms: deque[float] = deque(maxlen=samples)
+        # Until enough still balls were seen, assume a conservative jitter (prior_m).
+        self._sigma = max(prior_m, floor_m)
+
+    def observe(self, fit: LineFit) -> None:
+        if fit.n >= 5:
+            self._rms.append(fit.rms_m)
+            if len(self._rms) % 25 == 0:
+                self._sigma = max(self.floor_m, float(np.median(self._rms)))
+
+    @property
+    def sigma_m(self) -> float:
+        return self._sigma
 
 
 class BallTrack:
@@ -52,6 +80,7 @@ class BallTrack:
         self.history_s = history_s
         self._t: deque[float] = deque(maxlen=MAX_HISTORY)
         self._p: deque[tuple[float, float]] = deque(maxlen=MAX_HISTORY)
+        self.last_impulse_t = -np.inf  # time of the latest detected impulse on this ball
 
     def __len__(self) -> int:
         return len(self._t)
@@ -92,3 +121,13 @@ class BallTrack:
             ts, ps = self.window(t - window_s, t + window_s)
             return ps[np.argmin(np.abs(ts - t))] if len(ts) else None
         return fit.at(t)
+
+    def interpolate(self, t: float, max_gap_s: float) -> F64 | None:
+        """Linear interpolation between the observations just before and just after t."""
+        ts = self.times()
+        i = int(np.searchsorted(ts, t))
+        if i == 0 or i >= len(ts) or ts[i] - ts[i - 1] > max_gap_s:
+            return None
+        w = (t - ts[i - 1]) / (ts[i] - ts[i - 1])
+        a, b = np.array(self._p[i - 1]), np.array(self._p[i])
+        return np.asarray((1 - w) * a + w * b, dtype=np.float64)

@@ -20,11 +20,29 @@ F64 = NDArray[np.float64]
 
 
 def pre_state(track: BallTrack, t: float, window_s: float) -> tuple[F64, F64] | None:
-    """Position and velocity at t from the motion just before t (or just after, if none)."""
-    fit = track.fit(t - window_s, t) or track.fit(t, t + window_s)
+    """Position and velocity at t from the motion just before t (or just after, if none).
+
+    The fit starts after the ball's previous impulse, so a strike or contact a frame
+    earlier does not bend the line.
+    """
+    start = max(t - window_s, track.last_impulse_t + 1e-6)
+    fit = track.fit(start, t) or track.fit(t - window_s, t) or track.fit(t, t + window_s)
     if fit is None:
         return None
     return fit.at(t), fit.velocity
+
+
+def positions_at(track: BallTrack, t: float, window_s: float) -> list[F64]:
+    """Candidate positions at t: extrapolated pre-contact motion, and the chord between the
+    observations around t (better when the ball itself changed direction just before)."""
+    out = []
+    state = pre_state(track, t, window_s)
+    if state is not None:
+        out.append(state[0])
+    chord = track.interpolate(t, max_gap_s=window_s)
+    if chord is not None:
+        out.append(chord)
+    return out
 
 
 def collision_partners(
@@ -42,12 +60,13 @@ def collision_partners(
         state = pre_state(other, imp.t_s, params.window_s)
         if state is None:
             continue
-        xy, vel = state
-        offset = imp.xy_m - xy
-        dist = float(np.linalg.norm(offset))
-        if dist < 1e-9 or dist > 2 * ball_radius_m + params.contact_tolerance_m:
-            continue
-        normal = offset / dist  # from the other ball towards this one
-        if float(np.dot(dv, normal)) >= params.alignment * dv_norm:
-            out.append((other, xy, vel))
+        for xy in positions_at(other, imp.t_s, params.window_s):
+            offset = imp.xy_m - xy
+            dist = float(np.linalg.norm(offset))
+            if dist < 1e-9 or dist > 2 * ball_radius_m + params.contact_tolerance_m:
+                continue
+            normal = offset / dist  # from the other ball towards this one
+            if float(np.dot(dv, normal)) >= params.alignment * dv_norm:
+                out.append((other, xy, state[1]))
+                break
     return out

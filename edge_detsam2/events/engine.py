@@ -23,7 +23,7 @@ from edge_detsam2.events.rebound import rebound_cushion
 from edge_detsam2.events.shot import ShotState, all_at_rest, is_strike
 from edge_detsam2.events.types import Event, EventType, utc_iso
 from edge_detsam2.geometry.table import TableGeometry
-from edge_detsam2.kinematics import BallTrack
+from edge_detsam2.kinematics import BallTrack, NoiseEstimate
 from edge_detsam2.tracks import TrackFrame
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -60,6 +60,7 @@ class EventEngine:
         self._frames: deque[tuple[int, float]] = deque(maxlen=512)
         self._shot = ShotState()
         self._t_now = 0.0
+        self.noise = NoiseEstimate()
 
     # -- public ------------------------------------------------------------------
     def step(self, frame: TrackFrame) -> list[Event]:
@@ -73,10 +74,10 @@ class EventEngine:
             self._observe(obj.id, obj.label, t, xy)
             seen.add(obj.id)
         out: list[Event] = []
+        p, sigma = self.params, self.noise.sigma_m
         for tid in sorted(self._tracks):
-            for imp in self._scanners[tid].scan(
-                self._tracks[tid], t, self.params.window_s, self.params.impulse_min_mps
-            ):
+            scanner = self._scanners[tid]
+            for imp in scanner.scan(self._tracks[tid], t, p.window_s, p.impulse_min_mps, sigma, p.significance):
                 out += self._classify(imp)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
@@ -116,7 +117,7 @@ class EventEngine:
 
     def _classify(self, imp: Impulse) -> list[Event]:
         p, R = self.params, self.table.ball_radius_m
-        if is_strike(imp, self._tracks, R, p):
+        if is_strike(imp, self._tracks, R, p, self.noise):
             out = self._close_shot(imp.t_s) if self._shot.open else []
             self._shot.begin(imp.t_s)
             return out + self._emit(EventType.SHOT, imp.t_s, (imp.label,), imp.xy_m, float(np.linalg.norm(imp.v_after)))
@@ -156,7 +157,8 @@ class EventEngine:
     def _update_shot_end(self, t: float) -> list[Event]:
         if not self._shot.open:
             return []
-        if not all_at_rest(self._tracks, t, self.params) or self._pending_pots:
+        at_rest = all_at_rest(self._tracks, t, self.params, self.noise)
+        if not at_rest or self._pending_pots:
             self._shot.rest_since = None
             return []
         if self._shot.rest_since is None:

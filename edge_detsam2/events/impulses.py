@@ -29,6 +29,7 @@ class Impulse:
     xy_m: F64
     v_before: F64
     v_after: F64
+    dv_sigma: float = 0.0  # standard error of |dv| from the estimated position noise
 
     @property
     def dv(self) -> F64:
@@ -41,9 +42,11 @@ class ImpulseScanner:
     def __init__(self) -> None:
         self.scanned_to = -np.inf
         self.recent: deque[tuple[float, float]] = deque(maxlen=3)  # (t_c, |dv|)
-        self.last_impulse_t = -np.inf
 
-    def scan(self, track: BallTrack, t_now: float, window_s: float, dv_min: float) -> list[Impulse]:
+    def scan(
+        self, track: BallTrack, t_now: float, window_s: float, dv_min: float, sigma_m: float = 0.0, k: float = 0.0
+    ) -> list[Impulse]:
+        """New impulses with |dv| >= max(dv_min, k standard errors) given position noise sigma_m."""
         out = []
         times = track.times()
         for t_c in times[(times > self.scanned_to) & (times <= t_now - window_s + 1e-9)]:
@@ -54,22 +57,24 @@ class ImpulseScanner:
             if len(self.recent) < 3:
                 continue
             (_, a), (t_mid, b), (_, c) = self.recent
-            if b >= a and b > c and b >= 0.5 * dv_min and t_mid - self.last_impulse_t > window_s / 2:
-                imp = _refine(track, times, t_mid, window_s)
-                if imp is not None and float(np.linalg.norm(imp.dv)) >= dv_min:
-                    self.last_impulse_t = imp.t_s
+            if b >= a and b > c and b >= 0.5 * dv_min:
+                imp = _refine(track, times, t_mid, window_s, sigma_m)
+                if imp is not None and float(np.linalg.norm(imp.dv)) >= max(dv_min, k * imp.dv_sigma):
+                    track.last_impulse_t = imp.t_s
                     out.append(imp)
         return out
 
 
-def _refine(track: BallTrack, times: F64, t_mid: float, window_s: float) -> Impulse | None:
+def _refine(track: BallTrack, times: F64, t_mid: float, window_s: float, sigma_m: float) -> Impulse | None:
     """Best two-segment fit with the break between two observations near t_mid."""
     i = int(np.searchsorted(times, t_mid))
     best: tuple[float, float, LineFit, LineFit] | None = None
     for j in (i - 1, i):  # break between times[j] and times[j + 1]
         if j < 0 or j + 1 >= len(times):
             continue
-        ts_a, ps_a = track.window(times[j] - window_s, times[j])
+        ts_a, ps_a = track.window(max(times[j] - window_s, track.last_impulse_t + 1e-6), times[j])
+        if len(ts_a) < 2:
+            ts_a, ps_a = track.window(times[j] - window_s, times[j])
         ts_b, ps_b = track.window(times[j + 1], times[j + 1] + window_s)
         pre, post = fit_line(ts_a, ps_a), fit_line(ts_b, ps_b)
         if pre is None or post is None:
@@ -80,7 +85,8 @@ def _refine(track: BallTrack, times: F64, t_mid: float, window_s: float) -> Impu
     if best is None:
         return None
     _, t_star, pre, post = best
-    return Impulse(track.id, track.label, t_star, pre.at(t_star), pre.velocity, post.velocity)
+    dv_sigma = sigma_m * float(np.sqrt(1.0 / pre.sxx + 1.0 / post.sxx))
+    return Impulse(track.id, track.label, t_star, pre.at(t_star), pre.velocity, post.velocity, dv_sigma)
 
 
 def _residual(fit: LineFit, ts: F64, ps: F64) -> float:

@@ -18,13 +18,16 @@ class EventParams(BaseModel):
         0.1, gt=0.0, le=0.5, description="Fit window before/after a candidate impulse (s); sets latency."
     )
     impulse_min_mps: float = Field(
-        0.15, gt=0.0, description="Smallest velocity change of a ball that counts as an impulse (m/s)."
+        0.1, gt=0.0, description="Smallest velocity change of a ball that counts as an impulse (m/s)."
+    )
+    significance: float = Field(
+        4.0, ge=0.0, description="Velocity changes must also exceed this many standard errors of the estimated jitter."
     )
     contact_tolerance_m: float = Field(
-        0.012, ge=0.0, description="Centre distance beyond 2 radii still counted as contact (m)."
+        0.015, ge=0.0, description="Centre distance beyond 2 radii still counted as contact (m)."
     )
     alignment: float = Field(
-        0.8, ge=0.0, le=1.0, description="Min cosine between a velocity change and the contact normal."
+        0.7, ge=0.0, le=1.0, description="Min cosine between a velocity change and the contact normal."
     )
     cushion_tolerance_m: float = Field(
         0.015, ge=0.0, description="Distance beyond one radius from a cushion still counted as contact (m)."

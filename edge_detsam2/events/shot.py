@@ -16,13 +16,20 @@ from edge_detsam2.events.collision import pre_state
 from edge_detsam2.events.impulses import Impulse
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.types import Event, EventType, ShotSummary
-from edge_detsam2.kinematics import BallTrack
+from edge_detsam2.kinematics import BallTrack, LineFit, NoiseEstimate
 
 
-def is_strike(imp: Impulse, tracks: Mapping[str, BallTrack], ball_radius_m: float, params: EventParams) -> bool:
+def is_strike(
+    imp: Impulse, tracks: Mapping[str, BallTrack], ball_radius_m: float, params: EventParams, noise: NoiseEstimate
+) -> bool:
     if imp.label != params.cue_label:
         return False
-    if float(np.linalg.norm(imp.v_before)) > params.rest_speed_mps * 2:
+    # At rest before: judged over the longer rest window, which averages out pixel jitter.
+    rest = tracks[imp.track_id].fit(imp.t_s - params.rest_window_s, imp.t_s - 1e-6) if imp.track_id in tracks else None
+    if rest is not None:
+        if is_moving(rest, params, noise):
+            return False
+    elif float(np.linalg.norm(imp.v_before)) > params.rest_speed_mps * 2:
         return False
     if float(np.linalg.norm(imp.v_after)) < params.shot_min_speed_mps:
         return False
@@ -79,12 +86,23 @@ class ShotState:
         return summary
 
 
-def all_at_rest(tracks: Mapping[str, BallTrack], t_now: float, params: EventParams) -> bool:
-    """Every ball seen recently moves slower than the rest speed (fit over rest_window_s)."""
+def is_moving(fit: LineFit, params: EventParams, noise: NoiseEstimate) -> bool:
+    """Faster than the rest speed, and significantly so given the tracker's jitter."""
+    sigma_v = noise.sigma_m / float(np.sqrt(fit.sxx)) if fit.sxx > 0 else 0.0
+    return float(np.linalg.norm(fit.velocity)) > max(params.rest_speed_mps, 3.0 * sigma_v)
+
+
+def all_at_rest(tracks: Mapping[str, BallTrack], t_now: float, params: EventParams, noise: NoiseEstimate) -> bool:
+    """No ball seen recently is moving (fit over rest_window_s); feeds the noise estimate."""
+    at_rest = True
     for tr in tracks.values():
         if t_now - tr.last_t > params.rest_window_s:
             continue  # not visible now (potted, occluded): it is not moving on the table
         fit = tr.fit(t_now - params.rest_window_s, t_now)
-        if fit is not None and float(np.linalg.norm(fit.velocity)) > params.rest_speed_mps:
-            return False
-    return True
+        if fit is None:
+            continue
+        if float(np.linalg.norm(fit.velocity)) < 2 * params.rest_speed_mps:
+            noise.observe(fit)  # a still ball's residuals are pure tracker jitter
+        if is_moving(fit, params, noise):
+            at_rest = False
+    return at_rest
