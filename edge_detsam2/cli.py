@@ -22,6 +22,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2 import config_command
+    from edge_detsam2.evaluation import command as eval_cmd
+    from edge_detsam2.evaluation import tune as tune_cmd
+    from edge_detsam2.events import command as events_cmd
     from edge_detsam2.sim import command as simulate_cmd
 
     parser = _Parser(prog="edge-detsam2", description=__doc__)
@@ -29,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     config_command.add_parser(sub)
+    events_cmd.add_parser(sub)
+    eval_cmd.add_parser(sub)
+    tune_cmd.add_parser(sub)
     simulate_cmd.add_parser(sub)
     return parser
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_detsam2.errors import ConfigError
+from edge_detsam2.events.params import EventParams
 from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -52,6 +53,7 @@ class AppConfig(_Model):
 
     table: TableSection = Field(default_factory=TableSection, description="The table.")
     logging: LoggingSection = Field(default_factory=LoggingSection, description="Logging.")
+    events: EventParams = Field(default_factory=EventParams, description="Event-rule thresholds (physical units).")
 
 
 def _substitute_env(value: Any, path: KeyPath, errors: list[str]) -> Any:

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from edge_detsam2.errors import UsageError
 from edge_detsam2.evaluation.matching import Score, score_events
 from edge_detsam2.evaluation.perturb import Perturbation, perturb
 from edge_detsam2.events.engine import EventEngine
 from edge_detsam2.events.params import EventParams
-from edge_detsam2.events.types import Event, read_events_jsonl
+from edge_detsam2.events.types import Event, EventType, read_events_jsonl
 from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.table import TableGeometry
 from edge_detsam2.tracks import read_tracks
@@ -41,8 +43,20 @@ def find_clips(directory: Path) -> list[ClipFiles]:
     return clips
 
 
-def predict(clip: ClipFiles, params: EventParams, perturbation: Perturbation | None = None) -> list[Event]:
-    """Events the engine finds in a clip's (optionally perturbed) tracks."""
+@dataclass(frozen=True)
+class Prediction:
+    """An event and the stream time at which the engine emitted it."""
+
+    event: Event
+    emitted_t_s: float
+
+    @property
+    def latency_s(self) -> float:
+        return self.emitted_t_s - self.event.t_s
+
+
+def predict_timed(clip: ClipFiles, params: EventParams, perturbation: Perturbation | None = None) -> list[Prediction]:
+    """Events the engine finds in a clip's (optionally perturbed) tracks, with emission times."""
     cal = load_calibration(clip.table)
     engine = EventEngine(TableGeometry.from_calibration(cal), params, table_id=cal.table_id or clip.name)
     frames = read_tracks(clip.tracks)
@@ -50,16 +64,49 @@ def predict(clip: ClipFiles, params: EventParams, perturbation: Perturbation | N
         # Each clip gets its own noise stream, reproducible from the perturbation seed.
         seed = perturbation.seed * 1_000_003 + zlib.crc32(clip.name.encode())
         frames = perturb(frames, replace(perturbation, seed=seed))
-    return list(engine.run(frames))
+    out, t = [], 0.0
+    for fr in frames:
+        t = fr.t_s
+        out += [Prediction(ev, t) for ev in engine.step(fr)]
+    out += [Prediction(ev, t) for ev in engine.flush()]
+    return out
 
 
-def evaluate(
-    clips: Sequence[ClipFiles], params: EventParams, perturbation: Perturbation | None = None
-) -> tuple[Score, dict[str, Score]]:
-    """Total score over all clips (events pooled) and the score of each clip."""
+def predict(clip: ClipFiles, params: EventParams, perturbation: Perturbation | None = None) -> list[Event]:
+    """Events the engine finds in a clip's (optionally perturbed) tracks."""
+    return [p.event for p in predict_timed(clip, params, perturbation)]
+
+
+@dataclass
+class Evaluation:
+    """Pooled score, per-clip scores, and emission latencies (s) per event type."""
+
+    total: Score
+    per_clip: dict[str, Score]
+    latency_s: dict[str, list[float]]
+
+    def latency_summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for etype, values in self.latency_s.items():
+            if values:
+                arr = np.asarray(values)
+                out[etype] = {
+                    "mean": round(float(arr.mean()), 4),
+                    "p95": round(float(np.percentile(arr, 95)), 4),
+                    "max": round(float(arr.max()), 4),
+                }
+        return out
+
+
+def evaluate(clips: Sequence[ClipFiles], params: EventParams, perturbation: Perturbation | None = None) -> Evaluation:
+    """Run the engine on every clip and score it against the clip's ground truth."""
     total, per_clip = Score(), {}
+    latency: dict[str, list[float]] = {t.value: [] for t in EventType}
     for clip in clips:
-        s = score_events(predict(clip, params, perturbation), read_events_jsonl(str(clip.events)))
+        preds = predict_timed(clip, params, perturbation)
+        s = score_events([p.event for p in preds], read_events_jsonl(str(clip.events)))
         per_clip[clip.name] = s
         total.add(s)
-    return total, per_clip
+        for p in preds:
+            latency[p.event.type.value].append(p.latency_s)
+    return Evaluation(total, per_clip, latency)

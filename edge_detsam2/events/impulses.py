@@ -36,6 +36,23 @@ class Impulse:
         return np.asarray(self.v_after - self.v_before, dtype=np.float64)
 
 
+#: A fit window with fewer than two observations (a detection gap) is widened this many times.
+GAP_WINDOWS = 3
+
+
+def _fit_around(track: BallTrack, t_c: float, window_s: float, side: int) -> LineFit | None:
+    """Line fit just before (side -1) or after (+1) t_c, widened across a detection gap.
+
+    A ball hidden just before it is struck (by the cue, a hand, a missed detection)
+    reappears already moving: the rest before the gap still shows the impulse.
+    """
+    for span in (window_s, GAP_WINDOWS * window_s):
+        fit = track.fit(t_c - span, t_c) if side < 0 else track.fit(t_c, t_c + span)
+        if fit is not None:
+            return fit
+    return None
+
+
 class ImpulseScanner:
     """Per-track scanner state: the last candidate time examined and recent |dv| values."""
 
@@ -51,7 +68,7 @@ class ImpulseScanner:
         times = track.times()
         for t_c in times[(times > self.scanned_to) & (times <= t_now - window_s + 1e-9)]:
             self.scanned_to = float(t_c)
-            pre, post = track.fit(t_c - window_s, t_c), track.fit(t_c, t_c + window_s)
+            pre, post = _fit_around(track, t_c, window_s, -1), _fit_around(track, t_c, window_s, +1)
             dv = float(np.linalg.norm(post.velocity - pre.velocity)) if pre and post else 0.0
             self.recent.append((float(t_c), dv))
             if len(self.recent) < 3:
@@ -73,8 +90,9 @@ def _refine(track: BallTrack, times: F64, t_mid: float, window_s: float, sigma_m
         if j < 0 or j + 1 >= len(times):
             continue
         ts_a, ps_a = track.window(max(times[j] - window_s, track.last_impulse_t + 1e-6), times[j])
-        if len(ts_a) < 2:
-            ts_a, ps_a = track.window(times[j] - window_s, times[j])
+        for span in (window_s, GAP_WINDOWS * window_s):  # widen across a detection gap
+            if len(ts_a) < 2:
+                ts_a, ps_a = track.window(times[j] - span, times[j])
         ts_b, ps_b = track.window(times[j + 1], times[j + 1] + window_s)
         pre, post = fit_line(ts_a, ps_a), fit_line(ts_b, ps_b)
         if pre is None or post is None:

@@ -39,10 +39,12 @@ def is_strike(
         state = pre_state(other, imp.t_s, params.window_s)
         if state is None:
             continue
-        xy, vel = state
-        close = float(np.linalg.norm(xy - imp.xy_m)) <= 2 * ball_radius_m + params.contact_tolerance_m
-        if close and float(np.linalg.norm(vel)) > params.rest_speed_mps * 2:
-            return False  # a moving ball hit it: that is a collision
+        if float(np.linalg.norm(state[0] - imp.xy_m)) > 2 * ball_radius_m + params.contact_tolerance_m:
+            continue
+        # A ball in contact that was itself moving explains the impulse: that is a collision.
+        other_fit = other.fit(imp.t_s - params.rest_window_s, imp.t_s - 1e-6)
+        if other_fit is not None and is_moving(other_fit, params, noise):
+            return False
     return True
 
 

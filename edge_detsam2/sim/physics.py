@@ -105,10 +105,15 @@ class PhysicsClip:
         return self.shots[-1].end_t_s + TAIL_S
 
     def shot_at(self, t_s: float) -> SimulatedShot:
-        """The shot whose strike is the latest at or before t (the first shot before it)."""
+        """The shot whose state the table shows at t.
+
+        A shot's initial state is shown from half the rest gap before its strike: that is
+        when a scratched cue ball is placed back on the table (all other balls are
+        unchanged since the previous shot ended).
+        """
         current = self.shots[0]
         for shot in self.shots:
-            if shot.strike_t_s <= t_s:
+            if shot.strike_t_s - REST_GAP_S / 2 <= t_s:
                 current = shot
         return current
 
