@@ -58,3 +58,56 @@ def disc_mean(img: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
     yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     sel = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
     return np.asarray(img[sel].reshape(-1, 3).mean(axis=0))
+
+
+# ---- synthetic trajectories for the event rules ---------------------------------------
+
+R_BALL = 0.028575
+
+
+def calibration(px_per_m: float = 500.0, keystone: float = 0.03, length_m: float = 2.54) -> TableCalibration:
+    """A 16:9 camera view of the table with a mild keystone (far edge shorter)."""
+    width_m = length_m / 2
+    half_l, half_w = length_m / 2 * px_per_m, width_m / 2 * px_per_m
+    cx, cy = half_l + 0.15 * px_per_m, half_w + 0.15 * px_per_m
+    corners = [
+        (cx - half_l * (1 - keystone), cy - half_w),
+        (cx + half_l * (1 - keystone), cy - half_w),
+        (cx + half_l, cy + half_w),
+        (cx - half_l, cy + half_w),
+    ]
+    return TableCalibration(length_m=length_m, width_m=width_m, ball_radius_m=R_BALL, corners_px=corners)  # type: ignore[arg-type]
+
+
+def path(*knots: tuple[float, float, float]):  # type: ignore[no-untyped-def]
+    """Piecewise-linear motion through (t, x, y) knots; still before the first and after the last."""
+    ts = np.array([k[0] for k in knots])
+    xs = np.array([k[1] for k in knots])
+    ys = np.array([k[2] for k in knots])
+    return lambda t: np.array([np.interp(t, ts, xs), np.interp(t, ts, ys)])
+
+
+def track_frames(
+    balls: dict[str, Any],
+    cal: TableCalibration,
+    *,
+    fps: float,
+    t_end: float,
+    hidden: dict[str, list[tuple[float, float]]] | None = None,
+) -> list[TrackFrame]:
+    """Tracks JSONL frames (pixels) for ball paths given in table metres."""
+    from edge_detsam2.tracks import TrackedObject
+
+    h = cal.homography
+    ids = {label: str(i) for i, label in enumerate(sorted(balls))}
+    frames = []
+    for i in range(round(t_end * fps) + 1):
+        t = i / fps
+        objs = []
+        for label, fn in balls.items():
+            if any(a <= t < b for a, b in (hidden or {}).get(label, [])):
+                continue
+            u, v = h.to_image(fn(t))
+            objs.append(TrackedObject(ids[label], label, float(u), float(v)))
+        frames.append(TrackFrame(i, t, tuple(objs)))
+    return frames

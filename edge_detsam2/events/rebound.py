@@ -35,7 +35,8 @@ def rebound_cushion(imp: Impulse, table: TableGeometry, params: EventParams) -> 
         # Rounded jaw: the ball is pushed back out of the pocket mouth.
         outward = imp.xy_m - pocket.centre_m
         outward /= max(float(np.linalg.norm(outward)), 1e-9)
-        if float(np.dot(dv, outward)) >= params.alignment * dv_norm:
+        # ... and must come back out: a ball that just stops on the lip did not rebound.
+        if float(np.dot(dv, outward)) >= params.alignment * dv_norm and float(np.dot(imp.v_after, outward)) > 0:
             return f"jaw:{pocket.id}"
     return None
 

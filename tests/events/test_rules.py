@@ -1,0 +1,193 @@
+"""Table-driven tests of the event rules on synthetic trajectories (table metres).
+
+Each scenario gives ball paths and the events a referee would call, with their times.
+Every scenario runs at 30 and 60 fps and at two camera scales: thresholds are physical,
+so the answer must not change.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import R_BALL, calibration, path, track_frames
+
+from edge_detsam2.events.engine import EventEngine
+from edge_detsam2.events.types import Event, EventType
+from edge_detsam2.geometry.table import TableGeometry
+
+L, W = 2.54, 1.27
+D = 2 * R_BALL
+
+# Head-on with follow-through: cue at 2 m/s from x=0.6 hits ball_1 at x=1.5.
+T_HEAD = 1.0 + (1.5 - D - 0.6) / 2.0
+# Glancing: contact normal 50 degrees off the cue ball's path.
+_N = np.array([math.cos(math.radians(50)), math.sin(math.radians(50))])
+_B1 = np.array([1.5, 0.6])
+_C = _B1 - D * _N  # cue centre at contact
+T_GLANCE = 1.0 + (_C[0] - 0.6) / 2.0
+_V1 = 2.0 * _N[0] * _N  # object ball: normal component
+_VC = np.array([2.0, 0.0]) - _V1  # cue ball: tangential remainder
+# Rebound off the top cushion.
+T_TOP = (0.5 - R_BALL) / 1.0
+# Jaw of the middle pocket (top rail, 5 cm from mid-rail).
+T_JAW = (0.4 - R_BALL) / 1.2
+
+
+def shot_scenario() -> dict[str, Any]:
+    return {
+        "balls": {"cue_ball": path((1.0, 0.6, 0.6), (1.5, 1.6, 0.6), (2.0, 1.9, 0.6), (2.5, 2.0, 0.6))},
+        "t_end": 4.0,
+        "expect": [("shot", {"cue_ball"}, None, 1.0), ("shot_end", set(), None, 2.5)],
+    }
+
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "straight shot then rest": shot_scenario(),
+    "head-on with follow-through": {
+        "balls": {
+            "cue_ball": path((1.0, 0.6, 0.6), (T_HEAD, 1.5 - D, 0.6), (T_HEAD + 0.6, 1.5 - D + 0.3, 0.6)),
+            "ball_1": path((T_HEAD, 1.5, 0.6), (T_HEAD + 0.6, 1.5 + 0.9, 0.6)),
+        },
+        "t_end": T_HEAD + 1.5,
+        "expect": [("shot", {"cue_ball"}, None, 1.0), ("collision", {"cue_ball", "ball_1"}, None, T_HEAD)],
+    },
+    "glancing hit": {
+        "balls": {
+            "cue_ball": path((1.0, 0.6, _C[1]), (T_GLANCE, *_C), (T_GLANCE + 0.4, *(_C + 0.4 * _VC))),
+            "ball_1": path((T_GLANCE, *_B1), (T_GLANCE + 0.4, *(_B1 + 0.4 * _V1))),
+        },
+        "t_end": T_GLANCE + 1.2,
+        "expect": [("shot", {"cue_ball"}, None, 1.0), ("collision", {"cue_ball", "ball_1"}, None, T_GLANCE)],
+    },
+    "rolling side by side without contact": {
+        "balls": {
+            "ball_2": path((0.0, 0.3, 0.6), (1.5, 1.8, 0.6)),
+            "ball_3": path((0.0, 0.3, 0.6 + D + 0.012), (1.5, 1.8, 0.6 + D + 0.012)),
+        },
+        "t_end": 2.5,
+        "expect": [],
+    },
+    "rebound off the top cushion": {
+        "balls": {
+            "ball_5": path(
+                (0.0, 1.0, 0.5),
+                (T_TOP, 1.0 + 0.8 * T_TOP, R_BALL),
+                (T_TOP + 0.5, 1.0 + 0.8 * (T_TOP + 0.5), R_BALL + 0.4),
+            )
+        },
+        "t_end": T_TOP + 1.0,
+        "expect": [("rebound", {"ball_5"}, "top", T_TOP)],
+    },
+    "jaw of the middle pocket": {
+        "balls": {
+            "ball_6": path(
+                (0.0, L / 2 + 0.05, 0.4), (T_JAW, L / 2 + 0.05, R_BALL), (T_JAW + 0.5, L / 2 + 0.05, R_BALL + 0.35)
+            )
+        },
+        "t_end": T_JAW + 1.0,
+        "expect": [("rebound", {"ball_6"}, "jaw:top_middle", T_JAW)],
+    },
+    "pot in the bottom middle pocket": {
+        # Visible until its centre crosses the cushion line (y = W), then gone for good.
+        "balls": {"ball_7": path((0.0, L / 2, 0.9), (0.5, L / 2, 1.3))},
+        "hidden": {"ball_7": [(0.4625, 99.0)]},
+        "t_end": 1.5,
+        "expect": [("pot", {"ball_7"}, "bottom_middle", 0.44)],
+    },
+    "ball stops on the pocket lip": {
+        "balls": {"ball_8": path((0.0, L / 2, 0.9), (0.4, L / 2, W - R_BALL - 0.004))},
+        "t_end": 1.5,
+        "expect": [],
+    },
+    "missed detections near a pocket are not a pot": {
+        "balls": {"ball_9": path((0.0, 0.05, 0.05))},
+        "hidden": {"ball_9": [(0.5, 0.6)]},
+        "t_end": 1.5,
+        "expect": [],
+    },
+    "cue ball struck while another ball still rolls": {
+        "balls": {
+            "ball_3": path((0.0, 0.3, 1.0), (3.0, 1.8, 1.0)),
+            "cue_ball": path((1.5, 0.5, 0.3), (2.0, 1.5, 0.3)),
+        },
+        "t_end": 3.0,
+        "expect": [("shot", {"cue_ball"}, None, 1.5)],
+    },
+}
+
+
+def run_engine(scenario: dict[str, Any], fps: float, px_per_m: float) -> list[Event]:
+    cal = calibration(px_per_m)
+    frames = track_frames(scenario["balls"], cal, fps=fps, t_end=scenario["t_end"], hidden=scenario.get("hidden"))
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    return list(engine.run(frames))
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+@pytest.mark.parametrize("px_per_m", [350.0, 700.0])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario(name: str, fps: float, px_per_m: float) -> None:
+    scenario = SCENARIOS[name]
+    events = run_engine(scenario, fps, px_per_m)
+    expect = scenario["expect"]
+    checks_end = any(e[0] == "shot_end" for e in expect)
+    got = [e for e in events if checks_end or e.type is not EventType.SHOT_END]
+    assert len(got) == len(expect), [e.to_json() for e in got]
+    for ev, (etype, balls, where, t) in zip(
+        sorted(got, key=lambda e: e.t_s), sorted(expect, key=lambda e: e[3]), strict=True
+    ):
+        assert ev.type.value == etype
+        assert set(ev.balls) == balls
+        assert (ev.cushion or ev.pocket) == where
+        tol = 0.35 if etype == "shot_end" else (0.06 if etype == "pot" else 0.02)
+        assert ev.t_s == pytest.approx(t, abs=tol), ev.to_json()
+
+
+def test_shot_summary_counts_what_happened() -> None:
+    """Break-like shot: cue hits ball_1 head-on, ball_1 rebounds off the right cushion and is potted."""
+    t_hit = T_HEAD
+    t_rail = t_hit + (L - R_BALL - 1.5) / 1.5
+    balls = {
+        "cue_ball": path((1.0, 0.6, 0.6), (t_hit, 1.5 - D, 0.6), (t_hit + 0.6, 1.5 - D + 0.3, 0.6)),
+        "ball_1": path((t_hit, 1.5, 0.6), (t_rail, L - R_BALL, 0.6), (t_rail + 0.3, L - R_BALL - 0.3, 0.6)),
+    }
+    cal = calibration()
+    frames = track_frames(balls, cal, fps=30, t_end=t_rail + 2.0)
+    events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
+    types = [e.type for e in events]
+    assert types[:3] == [EventType.SHOT, EventType.COLLISION, EventType.REBOUND]
+    end = events[-1]
+    assert end.type is EventType.SHOT_END and end.summary is not None
+    assert end.summary.first_contact == "ball_1"
+    assert end.summary.cushions == 1 and end.summary.potted == () and not end.summary.scratch
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_state_is_bounded_over_a_long_stream() -> None:
+    """20 000 frames of balls coming and going: per-ball history and engine state stay bounded."""
+    cal = calibration()
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    rng = np.random.default_rng(0)
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    h = cal.homography
+    max_tracks = 0
+    for i in range(20_000):
+        t = i / 30
+        objs = []
+        for k in range(6):
+            if (i // 300 + k) % 4 == 0:
+                continue  # each ball leaves for 10 s out of every 40 s
+            xy = np.array([0.3 + 0.3 * k, 0.3 + 0.05 * math.sin(t + k)]) + rng.normal(0, 0.001, 2)
+            u, v = h.to_image(xy)
+            # A new track id every 600 frames: the tracker re-identifies balls now and then.
+            objs.append(TrackedObject(f"{k}-{i // 600}", f"ball_{k + 1}", float(u), float(v)))
+        engine.step(TrackFrame(i, t, tuple(objs)))
+        max_tracks = max(max_tracks, engine.tracked)
+    assert max_tracks <= 12
+    assert all(len(tr) <= 1.5 * 30 + 2 for tr in engine._tracks.values())
+    assert len(engine._recent) <= 256 and len(engine._frames) <= 512
+    assert len(engine._pending_pots) <= 6
