@@ -118,7 +118,8 @@ def plot_heatmaps(results: Sequence[dict[str, Any]], grid: dict[str, list[Any]],
             ax.imshow(mat, cmap="YlGnBu", vmin=0.0, vmax=1.0, origin="lower")
             for i in range(mat.shape[0]):
                 for j in range(mat.shape[1]):
-                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8)
+                    colour = "white" if mat[i, j] > 0.6 else "black"  # readable on dark and light cells
+                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
             ax.set_xticks(range(len(grid[b])), [str(v) for v in grid[b]], fontsize=7)
             ax.set_yticks(range(len(grid[a])), [str(v) for v in grid[a]], fontsize=7)
             ax.set_xlabel(b, fontsize=8)
