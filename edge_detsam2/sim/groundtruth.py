@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge_detsam2.events.types import Event, EventType, ShotSummary, utc_iso
-from edge_detsam2.sim.physics import PhysicsClip, SimulatedShot, ball_label, to_table_xy
+from edge_detsam2.sim.physics import POCKET_IDS, PhysicsClip, SimulatedShot, ball_label, to_table_xy
 
 MERGE_S = 0.005
 #: Simulated clips pretend to start at this wall-clock time, so outputs are reproducible.
@@ -74,8 +74,6 @@ def shot_events(clip: PhysicsClip, shot: SimulatedShot) -> list[dict[str, object
             )
         elif kind == "ball_pocket":
             xy, v = _ball_agent_state(ev, 0)
-            from edge_detsam2.sim.physics import POCKET_IDS
-
             out.append(
                 dict(
                     type=EventType.POT,

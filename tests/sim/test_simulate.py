@@ -259,3 +259,18 @@ def test_yolo_dataset_labels_match_masks(sim_dir: Path, clips: list[Clip]) -> No
         assert cx * 640 == pytest.approx(m.x + bw / 2, abs=0.01)
         assert h * 360 == pytest.approx(bh, abs=0.01)
     assert (root / "images" / "train" / f"{label_file.stem}.jpg").stat().st_size > 5000
+
+
+def test_ultralytics_reads_the_dataset(sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset is ready for ultralytics: its own checker and loader accept every label."""
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path))  # keep ultralytics out of ~/.config
+    from ultralytics.data import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(sim_dir / "yolo" / "data.yaml"))
+    assert data["nc"] == len(CLASS_NAMES)
+    for split in ("train", "val"):
+        ds = YOLODataset(img_path=data[split], data=data, task="detect", imgsz=320, augment=False)
+        n_images = len(list((sim_dir / "yolo" / "images" / split).glob("*.jpg")))
+        assert len(ds.labels) == n_images
+        assert all(len(lb["cls"]) >= 6 for lb in ds.labels)  # six pockets at least, plus balls
