@@ -1,0 +1,260 @@
+"""Streaming SAM2 session: one image-encoder pass per frame, bounded per-object memory.
+
+Meta's ``SAM2VideoPredictor`` needs the whole video up front and keeps every frame's
+output. This session consumes frames one at a time and calls the same ``SAM2Base``
+methods (``forward_image``, ``track_step``) with per-object output dictionaries trimmed
+to what ``track_step`` can read: the last ``max(num_maskmem, max_obj_ptrs_in_encoder)``
+non-conditioning frames and at most ``max_cond_frames`` conditioning (prompted) frames.
+Objects whose memories cover the same frames are run as one batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge_detsam2.tracker.model import TrackerError
+
+#: ImageNet normalisation used by SAM2's frame loader.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+#: A frame index far beyond any stream: track_step caps object pointers at min(num_frames, 16).
+_UNBOUNDED_FRAMES = 2**31 - 1
+
+
+@dataclass
+class _Object:
+    obj_id: int
+    label: str
+    cond: dict[int, dict[str, Any]] = field(default_factory=dict)
+    non_cond: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def output_dict(self) -> dict[str, dict[int, dict[str, Any]]]:
+        return {"cond_frame_outputs": self.cond, "non_cond_frame_outputs": self.non_cond}
+
+    def signature(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return tuple(sorted(self.cond)), tuple(sorted(self.non_cond))
+
+
+@dataclass(frozen=True)
+class TrackedMasks:
+    """Per-frame tracker output for B objects (low-resolution logits, image-size/4 square)."""
+
+    frame: int
+    obj_ids: tuple[int, ...]
+    labels: tuple[str, ...]
+    mask_logits: Any  # torch.Tensor (B, 1, h, w), float32
+    object_score_logits: Any  # torch.Tensor (B,)
+    video_size: tuple[int, int]  # (H, W) of the input frames
+
+    def __post_init__(self) -> None:
+        b = len(self.obj_ids)
+        if len(self.labels) != b or tuple(self.mask_logits.shape[:2]) != (b, 1):
+            raise ValueError(
+                f"TrackedMasks: {b} ids, {len(self.labels)} labels, logits {tuple(self.mask_logits.shape)}"
+            )
+
+    def video_res_logits(self) -> Any:
+        """Logits upsampled to the video resolution, exactly as SAM2VideoPredictor outputs them."""
+        import torch.nn.functional as F
+
+        return F.interpolate(self.mask_logits, size=self.video_size, mode="bilinear", align_corners=False)
+
+    def centroids_px(self) -> NDArray[np.float64]:
+        """Sub-pixel centroid (x, y) per object in video pixels from the low-res masks; NaN if empty."""
+        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        h, w = logits.shape[1:]
+        sy, sx = self.video_size[0] / h, self.video_size[1] / w
+        out = np.full((len(self.obj_ids), 2), np.nan)
+        ys, xs = np.mgrid[0:h, 0:w]
+        for i, lg in enumerate(logits):
+            m = lg > 0
+            if m.any():
+                # align_corners=False: low-res cell centre j maps to (j + 0.5) * scale - 0.5 in video pixels
+                out[i] = ((xs[m].mean() + 0.5) * sx - 0.5, (ys[m].mean() + 0.5) * sy - 0.5)
+        return out
+
+
+class StreamingSession:
+    """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
+
+    def __init__(self, model: Any, *, max_cond_frames: int = 4) -> None:
+        import torch
+
+        if max_cond_frames < 1:
+            raise TrackerError("max_cond_frames must be >= 1")
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.image_size = int(model.image_size)
+        self.max_cond_frames = max_cond_frames
+        # track_step reads at most this many past non-conditioning frames (memories and pointers).
+        self.keep_non_cond = max(int(model.num_maskmem), int(model.max_obj_ptrs_in_encoder))
+        model.max_cond_frames_in_attn = max_cond_frames
+        self._objects: dict[int, _Object] = {}
+        self._prompts: dict[int, tuple[NDArray[np.float64], str]] = {}
+        self._maskmem_pos_enc: list[Any] | None = None
+        self.frame_idx = -1
+        self.video_size: tuple[int, int] | None = None
+        self._mean = torch.tensor(_MEAN, dtype=torch.float32).view(3, 1, 1)
+        self._std = torch.tensor(_STD, dtype=torch.float32).view(3, 1, 1)
+
+    # -- public API ------------------------------------------------------------------
+    @property
+    def object_ids(self) -> tuple[int, ...]:
+        return tuple(self._objects)
+
+    def add_box(self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "") -> None:
+        """Prompt object ``obj_id`` with a box (video pixels) on the next frame; new ids start tracking."""
+        box = np.asarray(box_xyxy, dtype=np.float64).reshape(4)
+        if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+            raise TrackerError(f"object {obj_id}: box {box.tolist()} must be finite [x1, y1, x2, y2] with x2>x1, y2>y1")
+        old = self._objects.get(obj_id)
+        self._prompts[obj_id] = (box, label or (old.label if old else str(obj_id)))
+
+    def remove(self, obj_id: int) -> None:
+        """Stop tracking ``obj_id`` and free its memory."""
+        self._objects.pop(obj_id, None)
+        self._prompts.pop(obj_id, None)
+
+    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks:
+        """Track all objects on the next frame (H, W, 3 RGB uint8)."""
+        import torch
+
+        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
+            raise TrackerError(f"frames must be HxWx3 uint8 RGB, got {frame_rgb.shape} {frame_rgb.dtype}")
+        size = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
+        if self.video_size is None:
+            self.video_size = size
+        elif size != self.video_size:
+            raise TrackerError(f"frame size changed from {self.video_size} to {size}; start a new session")
+        self.frame_idx += 1
+        t = self.frame_idx
+        with torch.inference_mode():
+            backbone_out = self.model.forward_image(self._preprocess(frame_rgb))
+            results: dict[int, dict[str, Any]] = {}
+            for obj_id, (box, label) in self._prompts.items():
+                obj = self._objects.setdefault(obj_id, _Object(obj_id, label))
+                obj.label = label
+                results[obj_id] = self._run(backbone_out, [obj], t, box)[0]
+            self._prompts.clear()
+            for group in self._groups(exclude=set(results)):
+                for obj, out in zip(group, self._run(backbone_out, group, t, None), strict=True):
+                    results[obj.obj_id] = out
+        ids = tuple(o for o in self._objects if o in results)
+        if ids:
+            logits = torch.cat([results[o]["pred_masks"] for o in ids], dim=0)
+            scores = torch.cat([results[o]["object_score_logits"].reshape(1) for o in ids])
+        else:
+            h = self.image_size // 4
+            logits, scores = torch.zeros(0, 1, h, h), torch.zeros(0)
+        return TrackedMasks(t, ids, tuple(self._objects[o].label for o in ids), logits, scores, size)
+
+    def state_size(self) -> dict[str, int]:
+        """How many stored frame outputs the session holds (for memory-bound checks)."""
+        return {
+            "objects": len(self._objects),
+            "cond": sum(len(o.cond) for o in self._objects.values()),
+            "non_cond": sum(len(o.non_cond) for o in self._objects.values()),
+        }
+
+    # -- internals ---------------------------------------------------------------------
+    def _preprocess(self, frame_rgb: NDArray[np.uint8]) -> Any:
+        """Exactly SAM2's frame loader: PIL resize to a square, /255, ImageNet normalisation."""
+        import torch
+        from PIL import Image
+
+        img = Image.fromarray(frame_rgb).convert("RGB").resize((self.image_size, self.image_size))
+        x = torch.from_numpy(np.array(img) / 255.0).permute(2, 0, 1).float()
+        x = (x - self._mean) / self._std
+        return x.unsqueeze(0).to(self.device)
+
+    def _groups(self, exclude: set[int]) -> list[list[_Object]]:
+        by_sig: dict[tuple[tuple[int, ...], tuple[int, ...]], list[_Object]] = defaultdict(list)
+        for obj in self._objects.values():
+            if obj.obj_id not in exclude and (obj.cond or obj.non_cond):
+                by_sig[obj.signature()].append(obj)
+        return list(by_sig.values())
+
+    def _features(self, backbone_out: dict[str, Any], batch: int) -> tuple[Any, Any, Any]:
+        expanded = {
+            "backbone_fpn": [f.expand(batch, -1, -1, -1) for f in backbone_out["backbone_fpn"]],
+            "vision_pos_enc": [p.expand(batch, -1, -1, -1) for p in backbone_out["vision_pos_enc"]],
+        }
+        _, feats, pos, sizes = self.model._prepare_backbone_features(expanded)
+        return feats, pos, sizes
+
+    def _run(
+        self, backbone_out: dict[str, Any], objs: list[_Object], t: int, box: NDArray[np.float64] | None
+    ) -> list[dict[str, Any]]:
+        import torch
+
+        feats, pos, sizes = self._features(backbone_out, len(objs))
+        point_inputs = None
+        if box is not None:
+            assert self.video_size is not None
+            h, w = self.video_size
+            pts = torch.tensor(box, dtype=torch.float32).reshape(1, 2, 2)
+            pts = pts / torch.tensor([w, h], dtype=torch.float32) * self.image_size
+            point_inputs = {
+                "point_coords": pts.to(self.device),
+                "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=self.device),
+            }
+        out = self.model.track_step(
+            frame_idx=t,
+            is_init_cond_frame=box is not None,
+            current_vision_feats=feats,
+            current_vision_pos_embeds=pos,
+            feat_sizes=sizes,
+            point_inputs=point_inputs,
+            mask_inputs=None,
+            output_dict=_batched_dict(objs),
+            num_frames=_UNBOUNDED_FRAMES,
+            track_in_reverse=False,
+            run_mem_encoder=True,
+        )
+        if self._maskmem_pos_enc is None:
+            self._maskmem_pos_enc = [x[0:1].clone() for x in out["maskmem_pos_enc"]]
+        per_obj = []
+        for i, obj in enumerate(objs):
+            compact = {
+                # bfloat16 storage as in SAM2VideoPredictor: half the memory, same results.
+                "maskmem_features": out["maskmem_features"][i : i + 1].to(torch.bfloat16),
+                "maskmem_pos_enc": self._maskmem_pos_enc,
+                "pred_masks": out["pred_masks"][i : i + 1],
+                "obj_ptr": out["obj_ptr"][i : i + 1],
+                "object_score_logits": out["object_score_logits"][i : i + 1],
+            }
+            (obj.cond if box is not None else obj.non_cond)[t] = compact
+            self._trim(obj, t)
+            per_obj.append(compact)
+        return per_obj
+
+    def _trim(self, obj: _Object, t: int) -> None:
+        for k in [k for k in obj.non_cond if k <= t - self.keep_non_cond]:
+            del obj.non_cond[k]
+        while len(obj.cond) > self.max_cond_frames:
+            del obj.cond[min(obj.cond)]
+
+
+def _batched_dict(objs: list[_Object]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Stack the objects' stored outputs along the batch axis (their frame keys are identical)."""
+    import torch
+
+    if len(objs) == 1:
+        return objs[0].output_dict()
+    out: dict[str, dict[int, dict[str, Any]]] = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+    for kind, attr in (("cond_frame_outputs", "cond"), ("non_cond_frame_outputs", "non_cond")):
+        for k in getattr(objs[0], attr):
+            entries = [getattr(o, attr)[k] for o in objs]
+            out[kind][k] = {
+                "maskmem_features": torch.cat([e["maskmem_features"] for e in entries]),
+                "maskmem_pos_enc": [p.expand(len(objs), -1, -1, -1) for p in entries[0]["maskmem_pos_enc"]],
+                "pred_masks": torch.cat([e["pred_masks"] for e in entries]),
+                "obj_ptr": torch.cat([e["obj_ptr"] for e in entries]),
+                "object_score_logits": torch.cat([e["object_score_logits"] for e in entries]),
+            }
+    return out
