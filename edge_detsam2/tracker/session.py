@@ -64,6 +64,30 @@ class TrackedMasks:
 
         return F.interpolate(self.mask_logits, size=self.video_size, mode="bilinear", align_corners=False)
 
+    def boxes_px(self) -> NDArray[np.float64]:
+        """Mask bounding boxes (x1, y1, x2, y2) in video pixels; NaN rows for empty masks."""
+        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        h, w = logits.shape[1:]
+        sy, sx = self.video_size[0] / h, self.video_size[1] / w
+        out = np.full((len(self.obj_ids), 4), np.nan)
+        for i, lg in enumerate(logits):
+            ys, xs = np.nonzero(lg > 0)
+            if len(xs):
+                out[i] = (xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy)
+        return out
+
+    def areas_px(self) -> NDArray[np.float64]:
+        """Mask area per object in video pixels (from the low-res masks)."""
+        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        h, w = logits.shape[1:]
+        cell = self.video_size[0] * self.video_size[1] / (h * w)
+        return np.asarray((logits > 0).sum(axis=(1, 2)) * cell, dtype=np.float64)
+
+    def present(self) -> NDArray[np.bool_]:
+        """SAM2 considers the object visible (object score > 0) and its mask is not empty."""
+        scores = self.object_score_logits.float().cpu().numpy().reshape(-1)
+        return np.asarray((scores > 0) & (self.areas_px() > 0), dtype=bool)
+
     def centroids_px(self) -> NDArray[np.float64]:
         """Sub-pixel centroid (x, y) per object in video pixels from the low-res masks; NaN if empty."""
         logits = self.mask_logits[:, 0].float().cpu().numpy()

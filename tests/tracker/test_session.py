@@ -15,74 +15,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from PIL import Image  # noqa: E402
 
-from edge_detsam2.cli import main  # noqa: E402
-from edge_detsam2.tracker.model import ModelSpec, TrackerError, build_model, save_checkpoint, small_overrides  # noqa: E402
+from sam2_helpers import CONFIG, N_FRAMES, box_of  # noqa: E402
+
+from edge_detsam2.tracker.model import ModelSpec, TrackerError, build_model, small_overrides  # noqa: E402
 from edge_detsam2.tracker.session import StreamingSession  # noqa: E402
-from edge_detsam2.tracks import read_tracks  # noqa: E402
-
-N_FRAMES = 22
-CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(CONFIG, None, small_overrides(256)))
-    # Random weights would call every object absent (all logits NO_OBJ_SCORE), which makes any
-    # comparison vacuous: bias the object-score head so objects are present and masks vary.
-    with torch.no_grad():
-        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(10.0)
-    path = tmp_path_factory.mktemp("ckpt") / "sam2_small.pt"
-    save_checkpoint(model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray], list]:
-    """JPEG frames of a simulated break (as the official predictor wants them) and exact tracks."""
-    d = tmp_path_factory.mktemp("clip")
-    assert (
-        main(
-            [
-                "simulate",
-                str(d),
-                "--clips",
-                "1",
-                "--shots",
-                "1",
-                "--width",
-                "320",
-                "--height",
-                "180",
-                "--layout",
-                "rack",
-                "--seed",
-                "3",
-            ]
-        )
-        == 0
-    )
-    import cv2
-
-    cap = cv2.VideoCapture(str(d / "clip_000.mp4"))
-    jpg = d / "jpg"
-    jpg.mkdir()
-    frames = []
-    for i in range(N_FRAMES):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 20 + i)  # start just before the strike
-        ok, bgr = cap.read()
-        assert ok
-        Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).save(jpg / f"{i:05d}.jpg", quality=95)
-        frames.append(np.array(Image.open(jpg / f"{i:05d}.jpg").convert("RGB")))
-    tracks = list(read_tracks(d / "clip_000.tracks.jsonl"))[20 : 20 + N_FRAMES]
-    return jpg, frames, tracks
-
-
-def _box(tracks: list, label: str) -> np.ndarray:
-    obj = next(o for o in tracks[0].objects if o.label == label)
-    return np.array(obj.bbox) + np.array([-2.0, -2.0, 2.0, 2.0])
 
 
 def _official(checkpoint: Path, jpg: Path, boxes: dict[int, np.ndarray]) -> dict[int, torch.Tensor]:
@@ -102,7 +39,7 @@ def _official(checkpoint: Path, jpg: Path, boxes: dict[int, np.ndarray]) -> dict
 
 def test_matches_the_official_video_predictor(checkpoint: Path, clip: tuple) -> None:
     jpg, frames, tracks = clip
-    box = _box(tracks, "cue_ball")
+    box = box_of(tracks, "cue_ball")
     expected = _official(checkpoint, jpg, {1: box})
     session = StreamingSession(build_model(ModelSpec(CONFIG, checkpoint, small_overrides(256))))
     session.add_box(1, box, "cue_ball")
@@ -129,8 +66,8 @@ def test_batching_objects_equals_tracking_each_alone(checkpoint: Path, clip: tup
     together = StreamingSession(model)
     alone = {label: StreamingSession(model) for label in labels}
     for k, label in enumerate(labels):
-        together.add_box(k, _box(tracks, label), label)
-        alone[label].add_box(k, _box(tracks, label), label)
+        together.add_box(k, box_of(tracks, label), label)
+        alone[label].add_box(k, box_of(tracks, label), label)
     for frame in frames[:12]:
         batch = together.step(frame)
         assert batch.labels == tuple(labels)
@@ -142,12 +79,12 @@ def test_batching_objects_equals_tracking_each_alone(checkpoint: Path, clip: tup
 def test_state_stays_bounded_and_objects_come_and_go(checkpoint: Path, clip: tuple) -> None:
     _, frames, tracks = clip
     session = StreamingSession(build_model(ModelSpec(CONFIG, checkpoint, small_overrides(256))), max_cond_frames=2)
-    session.add_box(0, _box(tracks, "cue_ball"), "cue_ball")
+    session.add_box(0, box_of(tracks, "cue_ball"), "cue_ball")
     for i in range(60):
         if i == 10:
-            session.add_box(5, _box(tracks, "ball_5"), "ball_5")  # mid-stream addition, no reset
+            session.add_box(5, box_of(tracks, "ball_5"), "ball_5")  # mid-stream addition, no reset
         if i in (20, 30, 40):
-            session.add_box(0, _box(tracks, "cue_ball"))  # re-anchor: a new conditioning frame
+            session.add_box(0, box_of(tracks, "cue_ball"))  # re-anchor: a new conditioning frame
         if i == 50:
             session.remove(5)
         out = session.step(frames[i % len(frames)])

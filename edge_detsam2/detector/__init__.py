@@ -1,0 +1,1 @@
+"""Object detection: the ``Detections`` currency and the ultralytics YOLO backend."""

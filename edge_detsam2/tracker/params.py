@@ -1,0 +1,42 @@
+"""Tracker settings: Det-SAM2's knobs where they still mean something, plus association.
+
+Mapping from Det-SAM2: ``detect_interval``, ``detect_confidence``, ``skip_classes`` and the
+special (static) classes keep their meaning. ``frame_buffer_size`` and
+``max_frame_num_to_track`` have no counterpart: frames are tracked one by one, once, never
+re-propagated. ``max_inference_state_frames`` becomes the fixed memory of SAM2 itself
+(``num_maskmem`` recent frames, 16 object pointers) plus ``max_cond_frames`` prompted frames.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrackerParams(BaseModel):
+    """Detection schedule, association and object lifetime."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detect_interval: int = Field(
+        30, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
+    )
+    detect_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Detections below this score are ignored.")
+    new_object_confidence: float = Field(
+        0.6, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
+    )
+    skip_classes: tuple[str, ...] = Field((), description="Detector classes never tracked (e.g. cue, hand).")
+    static_classes: tuple[str, ...] = Field(
+        ("pocket",), description="Classes kept as detections, not tracked (pockets)."
+    )
+    match_iou: float = Field(0.2, ge=0.0, le=1.0, description="Min box IoU to match a detection to a tracked mask.")
+    match_distance: float = Field(
+        1.5, ge=0.0, description="Else: same class within this many box sizes (centre distance)."
+    )
+    reanchor_iou: float = Field(
+        0.5, ge=0.0, le=1.0, description="A matched object whose mask box overlaps its detection less is re-prompted."
+    )
+    absent_s: float = Field(
+        1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
+    )
+    max_cond_frames: int = Field(4, ge=1, le=64, description="Prompted frames kept in memory per object.")
+    max_objects: int = Field(32, ge=1, le=256, description="Most objects tracked at once; more detections are ignored.")

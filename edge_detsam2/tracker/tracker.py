@@ -1,0 +1,140 @@
+"""Self-prompted tracking (the Det-SAM2 core): detector -> prompts -> streaming SAM2.
+
+Every ``detect_interval`` frames the detector runs; its boxes are matched to the tracked
+masks of the previous frame. Unmatched confident boxes start new objects (no reset),
+matched objects whose mask drifted from their box are re-prompted, and objects SAM2 has
+not seen for ``absent_s`` are retired. Static classes (pockets) are passed through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge_detsam2.detector.types import Detections
+from edge_detsam2.tracker.association import associate, box_iou
+from edge_detsam2.tracker.params import TrackerParams
+from edge_detsam2.tracker.session import StreamingSession, TrackedMasks
+from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+
+class Detector(Protocol):
+    def detect(self, frame_rgb: NDArray[np.uint8]) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class TrackerOutput:
+    masks: TrackedMasks
+    static: Detections  # latest detections of static classes (pockets)
+    detections: Detections | None  # this frame's detections, if the detector ran
+
+
+class Tracker:
+    """Detector-prompted streaming SAM2 for one camera."""
+
+    def __init__(self, session: StreamingSession, detector: Detector | None, params: TrackerParams, fps: float) -> None:
+        self.session, self.detector, self.params, self.fps = session, detector, params, fps
+        self._next_id = max(session.object_ids, default=-1) + 1
+        self._last: TrackedMasks | None = None
+        self._last_seen: dict[int, int] = {o: 0 for o in session.object_ids}
+        self._static = Detections.empty()
+        self._frame = -1
+
+    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackerOutput:
+        self._frame += 1
+        dets = None
+        p = self.params
+        if self.detector is not None and p.detect_interval > 0 and self._frame % p.detect_interval == 0:
+            dets = self.detector.detect(frame_rgb)
+            self._prompt(dets)
+        masks = self.session.step(frame_rgb)
+        self._retire_absent(masks)
+        self._last = masks
+        return TrackerOutput(masks, self._static, dets)
+
+    def _prompt(self, dets: Detections) -> None:
+        p = self.params
+        keep = np.array([lb not in p.skip_classes for lb in dets.labels], dtype=bool)
+        dets = dets.select(keep & (dets.scores >= p.detect_confidence))
+        static = np.array([lb in p.static_classes for lb in dets.labels], dtype=bool)
+        if static.any():
+            self._static = dets.select(static)
+        balls = dets.select(~static)
+        last = self._last
+        trk_ids: tuple[int, ...] = ()
+        trk_boxes = np.zeros((0, 4))
+        trk_labels: tuple[str, ...] = ()
+        if last is not None and len(last.obj_ids):
+            boxes = last.boxes_px()
+            ok = ~np.isnan(boxes[:, 0])
+            trk_ids = tuple(i for i, k in zip(last.obj_ids, ok, strict=True) if k)
+            trk_boxes = boxes[ok]
+            trk_labels = tuple(lb for lb, k in zip(last.labels, ok, strict=True) if k)
+        matches = associate(
+            balls.boxes, balls.labels, trk_boxes, trk_labels, min_iou=p.match_iou, max_distance=p.match_distance
+        )
+        matched = {d for d, _, _ in matches}
+        for d, t, iou in matches:
+            if iou < p.reanchor_iou:
+                self.session.add_box(trk_ids[t], balls.boxes[d], balls.labels[d])
+        # Unmatched detections go first to unmatched objects of the same class (nearest first):
+        # a fast ball's box may be far from its last mask, or the mask may be lost. Only
+        # detections left over after that start new objects (several instances of a class).
+        free = {t for t in range(len(trk_ids))} - {t for _, t, _ in matches}
+        lost = (
+            [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids] if last else []
+        )
+        spare = [(trk_ids[t], trk_labels[t], trk_boxes[t]) for t in sorted(free)] + lost
+        tracked = set(self.session.object_ids)
+        for d in np.argsort(-balls.scores):
+            if d in matched or balls.scores[d] < p.new_object_confidence:
+                continue
+            candidates = [c for c in spare if c[1] == balls.labels[d]]
+            if candidates:
+                obj = min(candidates, key=lambda c: _distance(c[2], balls.boxes[d]))
+                spare.remove(obj)
+                self.session.add_box(obj[0], balls.boxes[d], balls.labels[d])
+            elif len(tracked) < p.max_objects:
+                self.session.add_box(self._next_id, balls.boxes[d], balls.labels[d])
+                tracked.add(self._next_id)
+                self._last_seen[self._next_id] = self._frame
+                self._next_id += 1
+
+    def _retire_absent(self, masks: TrackedMasks) -> None:
+        limit = math.ceil(self.params.absent_s * self.fps)
+        for obj_id, present in zip(masks.obj_ids, masks.present(), strict=True):
+            if present or obj_id not in self._last_seen:
+                self._last_seen[obj_id] = self._frame
+            elif self._frame - self._last_seen[obj_id] > limit:
+                self.session.remove(obj_id)
+                del self._last_seen[obj_id]
+
+
+def _distance(a: NDArray[np.float64] | None, b: NDArray[np.float64]) -> float:
+    """Centre distance of two boxes; an object with no box (lost) ranks last."""
+    if a is None:
+        return float("inf")
+    return float(np.linalg.norm((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2))
+
+
+def to_track_frame(out: TrackerOutput, frame: int, t_s: float) -> TrackFrame:
+    """Tracks JSONL entry: visible objects with sub-pixel centroid, equivalent radius, box, score."""
+    m = out.masks
+    centres, boxes, areas, present = m.centroids_px(), m.boxes_px(), m.areas_px(), m.present()
+    scores = 1.0 / (1.0 + np.exp(-m.object_score_logits.float().cpu().numpy().reshape(-1)))
+    objs = []
+    for i, obj_id in enumerate(m.obj_ids):
+        if not present[i]:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        r = float(math.sqrt(areas[i] / math.pi))
+        cx, cy = float(centres[i, 0]), float(centres[i, 1])
+        objs.append(TrackedObject(str(obj_id), m.labels[i], cx, cy, r, (x1, y1, x2, y2), float(scores[i])))
+    return TrackFrame(frame, t_s, tuple(objs))
+
+
+__all__ = ["Detector", "Tracker", "TrackerOutput", "box_iou", "to_track_frame"]

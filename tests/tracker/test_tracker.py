@@ -1,0 +1,85 @@
+"""Detector-prompted tracking: new objects mid-stream, identities, retirement, tracks output.
+
+The detector here replays boxes from the clip's exact tracks (a scripted detector), so
+these tests check prompting and association independent of detector quality; the real
+YOLO backend is tested in tests/detector.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sam2_helpers import load_model  # noqa: E402
+
+from edge_detsam2.detector.types import Detections  # noqa: E402
+from edge_detsam2.tracker.params import TrackerParams  # noqa: E402
+from edge_detsam2.tracker.session import StreamingSession  # noqa: E402
+from edge_detsam2.tracker.tracker import Tracker, to_track_frame  # noqa: E402
+
+
+class ScriptedDetector:
+    """Returns the exact boxes of the wanted labels from frame ``since[label]`` on."""
+
+    def __init__(self, tracks: list, since: dict[str, int], pockets: int = 0) -> None:
+        self.tracks, self.since, self.calls, self.pockets = tracks, since, 0, pockets
+
+    def detect(self, frame_rgb: np.ndarray) -> Detections:
+        i = self.calls
+        self.calls += 1
+        objs = [o for o in self.tracks[i % len(self.tracks)].objects if i >= self.since.get(o.label, 10**9)]
+        boxes = [np.array(o.bbox) + [-2, -2, 2, 2] for o in objs] + [np.array([0, 0, 8, 8.0])] * self.pockets
+        labels = tuple(o.label for o in objs) + ("pocket",) * self.pockets
+        return Detections(np.array(boxes, dtype=float).reshape(-1, 4), np.full(len(labels), 0.9), labels)
+
+
+def test_objects_join_mid_stream_and_keep_their_ids(checkpoint: Path, clip: tuple) -> None:
+    _, frames, tracks = clip
+    # The detector runs every frame here, so its call count equals the frame index.
+    det = ScriptedDetector(tracks, {"cue_ball": 0, "ball_1": 0, "ball_2": 6}, pockets=1)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1), fps=30)
+    ids_by_label: dict[str, int] = {}
+    for i, frame in enumerate(frames[:12]):
+        out = tracker.step(frame)
+        for obj_id, label in zip(out.masks.obj_ids, out.masks.labels, strict=True):
+            assert ids_by_label.setdefault(label, obj_id) == obj_id  # identity never changes
+        expected = {"cue_ball", "ball_1"} | ({"ball_2"} if i >= 6 else set())
+        assert set(out.masks.labels) == expected
+        assert out.static.labels == ("pocket",)  # pockets pass through, never tracked
+    assert len(set(ids_by_label.values())) == 3
+    tf = to_track_frame(out, 11, 11 / 30)
+    assert {o.label for o in tf.objects} == {"cue_ball", "ball_1", "ball_2"}
+    for o in tf.objects:
+        assert np.isfinite([o.cx, o.cy]).all() and o.r is not None and o.r > 0 and 0.5 < (o.score or 0) <= 1
+
+
+def test_skip_classes_and_low_scores_are_ignored(checkpoint: Path, clip: tuple) -> None:
+    _, frames, tracks = clip
+    det = ScriptedDetector(tracks, {"cue_ball": 0, "ball_1": 0})
+    params = TrackerParams(detect_interval=1, skip_classes=("ball_1",))
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params, fps=30)
+    out = tracker.step(frames[0])
+    assert out.masks.labels == ("cue_ball",)
+    params = TrackerParams(detect_interval=1, detect_confidence=0.95)
+    tracker = Tracker(
+        StreamingSession(load_model(checkpoint)), ScriptedDetector(tracks, {"cue_ball": 0}), params, fps=30
+    )
+    assert tracker.step(frames[0]).masks.obj_ids == ()
+
+
+def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
+    """With the object-score head biased to 'absent', objects are dropped after absent_s."""
+    _, frames, tracks = clip
+    model = load_model(checkpoint)
+    with torch.no_grad():
+        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(-10.0)
+    det = ScriptedDetector(tracks, {"cue_ball": 0})
+    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2), fps=30)
+    counts = [len(tracker.step(f).masks.obj_ids) for f in frames[:12]]
+    # Prompted on frame 0, then absent: retired once absent for more than 0.2 s (6 frames).
+    assert counts[:7] == [1] * 7 and counts[-1] == 0
+    assert tracker.session.state_size()["objects"] == 0
