@@ -177,6 +177,18 @@ class StreamingSession:
             logits, scores = torch.zeros(0, 1, h, h), torch.zeros(0)
         return TrackedMasks(t, ids, tuple(self._objects[o].label for o in ids), logits, scores, size)
 
+    def save_bank(self, path: Any) -> tuple[Any, Any]:
+        """Save conditioning memories as a preload bank (see ``tracker.bank``)."""
+        from edge_detsam2.tracker.bank import save_bank
+
+        return save_bank(self, path)
+
+    def load_bank(self, path: Any) -> None:
+        """Seed this new session with a preload bank (see ``tracker.bank``)."""
+        from edge_detsam2.tracker.bank import load_bank
+
+        load_bank(self, path)
+
     def state_size(self) -> dict[str, int]:
         """How many stored frame outputs the session holds (for memory-bound checks)."""
         return {
@@ -260,8 +272,10 @@ class StreamingSession:
     def _trim(self, obj: _Object, t: int) -> None:
         for k in [k for k in obj.non_cond if k <= t - self.keep_non_cond]:
             del obj.non_cond[k]
-        while len(obj.cond) > self.max_cond_frames:
-            del obj.cond[min(obj.cond)]
+        # Preloaded (bank) memories have negative frame indices and are never evicted.
+        own = sorted(k for k in obj.cond if k >= 0)
+        while len(own) > self.max_cond_frames:
+            del obj.cond[own.pop(0)]
 
 
 def _batched_dict(objs: list[_Object]) -> dict[str, dict[int, dict[str, Any]]]:

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-from sam2_helpers import CONFIG, N_FRAMES, box_of  # noqa: E402
+from sam2_helpers import CONFIG, N_FRAMES, box_of, load_model  # noqa: E402
 
 from edge_detsam2.tracker.model import ModelSpec, TrackerError, build_model, small_overrides  # noqa: E402
 from edge_detsam2.tracker.session import StreamingSession  # noqa: E402
@@ -113,3 +113,51 @@ def test_bad_inputs_and_checkpoints(checkpoint: Path, tmp_path: Path) -> None:
     session.step(np.zeros((20, 30, 3), dtype=np.uint8))
     with pytest.raises(TrackerError, match="frame size changed"):
         session.step(np.zeros((30, 30, 3), dtype=np.uint8))
+
+
+def test_preload_bank_round_trip_is_exact(checkpoint: Path, clip: tuple, tmp_path: Path) -> None:
+    """A bank saved after the prompt frame continues tracking exactly like the original stream."""
+    _, frames, tracks = clip
+    model = load_model(checkpoint)
+    original = StreamingSession(model)
+    original.add_box(3, box_of(tracks, "cue_ball"), "cue_ball")
+    original.add_box(7, box_of(tracks, "ball_8"), "ball_8")
+    original.step(frames[0])
+    st, js = original.save_bank(tmp_path / "bank")
+    assert st.suffix == ".safetensors" and js.suffix == ".json"
+    assert b"pickle" not in st.read_bytes()[:200]
+    seeded = StreamingSession(model)
+    seeded.load_bank(tmp_path / "bank")
+    assert set(seeded.object_ids) == {3, 7}
+    for frame in frames[1:10]:
+        a, b = original.step(frame), seeded.step(frame)
+        assert a.obj_ids == b.obj_ids and a.labels == b.labels
+        assert torch.equal(a.mask_logits, b.mask_logits)
+    # Bank memories survive the cond-frame bound even when new prompts arrive.
+    seeded.max_cond_frames = 1
+    for frame in frames[10:14]:
+        seeded.add_box(3, box_of(tracks, "cue_ball"))
+        seeded.step(frame)
+    assert min(seeded._objects[3].cond) == -1 and len(seeded._objects[3].cond) == 2
+
+
+def test_incompatible_banks_are_refused(checkpoint: Path, clip: tuple, tmp_path: Path) -> None:
+    _, frames, tracks = clip
+    session = StreamingSession(load_model(checkpoint))
+    with pytest.raises(TrackerError, match="track at least one frame"):
+        session.save_bank(tmp_path / "empty")
+    session.add_box(1, box_of(tracks, "cue_ball"), "cue_ball")
+    session.step(frames[0])
+    session.save_bank(tmp_path / "bank")
+    other = load_model(checkpoint)
+    with torch.no_grad():
+        other.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.add_(1.0)
+    with pytest.raises(TrackerError, match="another SAM2 model"):
+        StreamingSession(other).load_bank(tmp_path / "bank")
+    with pytest.raises(TrackerError, match="new session"):
+        session.load_bank(tmp_path / "bank")
+    with pytest.raises(TrackerError, match="missing"):
+        StreamingSession(load_model(checkpoint)).load_bank(tmp_path / "nope")
+    (tmp_path / "bank.json").write_text("{broken")
+    with pytest.raises(TrackerError, match="invalid JSON"):
+        StreamingSession(load_model(checkpoint)).load_bank(tmp_path / "bank")
