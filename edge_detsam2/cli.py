@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2.evaluation import tune as tune_cmd
     from edge_detsam2.events import command as events_cmd
     from edge_detsam2.sim import command as simulate_cmd
+    from edge_detsam2.tracker import bench as bench_cmd
 
     parser = _Parser(prog="edge-detsam2", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parser(sub)
     tune_cmd.add_parser(sub)
     simulate_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     return parser
 
 

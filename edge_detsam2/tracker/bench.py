@@ -1,0 +1,185 @@
+"""``edge-detsam2 bench tracker``: per-stage latency, frames/s and peak memory of the streaming
+engine, and the same frames through Meta's ``SAM2VideoPredictor`` for the speed ratio.
+
+Frames come from a simulated 1280x720 clip (or ``--clip``); boxes from its exact tracks
+prompt ``--objects`` balls every ``--prompt-every`` frames in both engines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_detsam2.errors import UsageError
+
+STAGES = {
+    "image_encoder": "encoder",
+    "memory_attention": "memory attention",
+    "sam_mask_decoder": "mask decoder",
+    "memory_encoder": "memory encoder",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print numbers (tracker)")
+    p.add_argument("what", choices=["tracker"], help="what to benchmark")
+    p.add_argument("--config", default="configs/sam2.1/sam2.1_hiera_t.yaml", help="official SAM2 config name")
+    p.add_argument("--checkpoint", type=Path, default=None, help="SAM2 checkpoint (default: random weights)")
+    p.add_argument("--image-size", type=int, default=512, help="model input size (default 512)")
+    p.add_argument("--small", action="store_true", help="reduced hiera-tiny (fewer blocks), as in the tests")
+    p.add_argument("--objects", type=int, default=6, help="balls to track (default 6)")
+    p.add_argument("--frames", type=int, default=60, help="frames to time (default 60)")
+    p.add_argument("--prompt-every", type=int, default=30, help="box prompts every N frames (default 30)")
+    p.add_argument("--clip", type=Path, default=None, help="simulated clip directory (default: render one)")
+    p.add_argument("--official", action="store_true", help="also run SAM2VideoPredictor and print the ratio")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.set_defaults(func=run)
+
+
+class StageTimer:
+    """Wall time per SAM2 module via forward hooks (synchronises CUDA around each call)."""
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.totals: dict[str, float] = defaultdict(float)
+        self._start: dict[str, float] = {}
+        self._cuda = next(model.parameters()).is_cuda
+        self._sync = torch.cuda.synchronize if self._cuda else (lambda: None)
+        for attr, name in STAGES.items():
+            module = getattr(model, attr)
+            module.register_forward_pre_hook(self._pre(name))
+            module.register_forward_hook(self._post(name))
+
+    def _pre(self, name: str) -> Any:
+        def hook(*_: Any) -> None:
+            self._sync()
+            self._start[name] = time.perf_counter()
+
+        return hook
+
+    def _post(self, name: str) -> Any:
+        def hook(*_: Any) -> None:
+            self._sync()
+            self.totals[name] += time.perf_counter() - self._start.pop(name)
+
+        return hook
+
+
+def _clip_frames(args: argparse.Namespace) -> tuple[list[np.ndarray], list[Any]]:
+    import cv2
+
+    from edge_detsam2.cli import main as cli_main
+    from edge_detsam2.tracks import read_tracks
+
+    clip = args.clip
+    if clip is None:
+        clip = Path(tempfile.mkdtemp(prefix="edge-detsam2-bench-"))
+        if cli_main(["simulate", str(clip), "--clips", "1", "--shots", "1", "--seed", "1", "--layout", "rack"]) != 0:
+            raise UsageError("could not render a benchmark clip")
+    cap = cv2.VideoCapture(str(clip / "clip_000.mp4"))
+    tracks = list(read_tracks(clip / "clip_000.tracks.jsonl"))
+    start = 20  # a few frames before the break shot: balls at rest, then moving fast
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    frames = []
+    for _ in range(args.frames):
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return frames, tracks[start : start + len(frames)]
+
+
+def _prompts(tracks: list[Any], n_objects: int, every: int) -> dict[int, list[tuple[int, str, np.ndarray]]]:
+    labels = [o.label for o in tracks[0].objects][:n_objects]
+    out: dict[int, list[tuple[int, str, np.ndarray]]] = {}
+    for f in range(0, len(tracks), every):
+        objs = {o.label: o for o in tracks[f].objects}
+        out[f] = [(k, lb, np.array(objs[lb].bbox) + [-2, -2, 2, 2]) for k, lb in enumerate(labels) if lb in objs]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from edge_detsam2.tracker.model import ModelSpec, build_model, small_overrides
+    from edge_detsam2.tracker.session import StreamingSession
+
+    if args.image_size % 16 or not 128 <= args.image_size <= 2048:
+        raise UsageError("--image-size must be a multiple of 16 between 128 and 2048")
+    if args.objects < 1 or args.frames < 2 or args.prompt_every < 1:
+        raise UsageError("--objects >= 1, --frames >= 2 and --prompt-every >= 1 are required")
+    torch.manual_seed(0)
+    overrides = (
+        small_overrides(args.image_size)
+        if args.small
+        else (
+            f"++model.image_size={args.image_size}",
+            f"++model.memory_attention.layer.self_attention.feat_sizes=[{args.image_size // 16},{args.image_size // 16}]",
+            f"++model.memory_attention.layer.cross_attention.feat_sizes=[{args.image_size // 16},{args.image_size // 16}]",
+        )
+    )
+    spec = ModelSpec(args.config, args.checkpoint, tuple(overrides), args.device)
+    frames, tracks = _clip_frames(args)
+    prompts = _prompts(tracks, args.objects, args.prompt_every)
+    model = build_model(spec)
+    timer = StageTimer(model)
+    session = StreamingSession(model)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for i, frame in enumerate(frames):
+            for k, label, box in prompts.get(i, []):
+                session.add_box(k, box, label)
+            session.step(frame)
+    ours = (time.perf_counter() - t0) / len(frames)
+    n = len(frames)
+    print(
+        f"streaming engine: {args.config} @ {args.image_size} px, {args.objects} objects, {n} frames, "
+        f"prompts every {args.prompt_every}, device {args.device}"
+    )
+    for name in STAGES.values():
+        print(f"  {name:<17} {1000 * timer.totals[name] / n:8.1f} ms/frame")
+    print(f"  {'total':<17} {1000 * ours:8.1f} ms/frame  ({1 / ours:.2f} frames/s)")
+    print(
+        f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        + (f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if args.device.startswith("cuda") else "")
+    )
+    if args.official:
+        theirs = _official(spec, model, frames, prompts)
+        print(f"SAM2VideoPredictor: {1000 * theirs:8.1f} ms/frame ({1 / theirs:.2f} frames/s)")
+        print(f"speed-up (official / streaming): {theirs / ours:.2f}x")
+    return 0
+
+
+def _official(spec: Any, model: Any, frames: list[np.ndarray], prompts: dict[int, list[Any]]) -> float:
+    """Seconds per frame of Meta's predictor on the same frames, weights and prompts."""
+    import torch
+    from PIL import Image
+    from sam2.build_sam import build_sam2_video_predictor
+
+    with tempfile.TemporaryDirectory() as d:
+        for i, f in enumerate(frames):
+            Image.fromarray(f).save(Path(d) / f"{i:05d}.jpg", quality=95)
+        ckpt = Path(d) / "model.pt"
+        torch.save({"model": model.state_dict()}, ckpt)
+        predictor = build_sam2_video_predictor(
+            spec.config, str(ckpt), device=spec.device, hydra_overrides_extra=list(spec.overrides)
+        )
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            state = predictor.init_state(d)  # needs the whole video up front; its time counts
+            for f, items in prompts.items():
+                for k, _, box in items:
+                    predictor.add_new_points_or_box(state, frame_idx=f, obj_id=k, box=box)
+            for _ in predictor.propagate_in_video(state):
+                pass
+            return (time.perf_counter() - t0) / len(frames)
