@@ -13,6 +13,7 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run)
 
 
+def _no_sync() -> None:
+    """CPU work is synchronous: nothing to wait for."""
+
+
 class StageTimer:
     """Wall time per SAM2 module via forward hooks (synchronises CUDA around each call)."""
 
@@ -53,7 +58,7 @@ class StageTimer:
         self.totals: dict[str, float] = defaultdict(float)
         self._start: dict[str, float] = {}
         self._cuda = next(model.parameters()).is_cuda
-        self._sync = torch.cuda.synchronize if self._cuda else (lambda: None)
+        self._sync: Callable[[], None] = torch.cuda.synchronize if self._cuda else _no_sync
         for attr, name in STAGES.items():
             module = getattr(model, attr)
             module.register_forward_pre_hook(self._pre(name))
@@ -118,28 +123,26 @@ def run(args: argparse.Namespace) -> int:
     if args.objects < 1 or args.frames < 2 or args.prompt_every < 1:
         raise UsageError("--objects >= 1, --frames >= 2 and --prompt-every >= 1 are required")
     torch.manual_seed(0)
-    overrides = (
-        small_overrides(args.image_size)
-        if args.small
-        else (
-            f"++model.image_size={args.image_size}",
-            f"++model.memory_attention.layer.self_attention.feat_sizes=[{args.image_size // 16},{args.image_size // 16}]",
-            f"++model.memory_attention.layer.cross_attention.feat_sizes=[{args.image_size // 16},{args.image_size // 16}]",
-        )
+    feat = args.image_size // 16
+    full = (
+        f"++model.image_size={args.image_size}",
+        f"++model.memory_attention.layer.self_attention.feat_sizes=[{feat},{feat}]",
+        f"++model.memory_attention.layer.cross_attention.feat_sizes=[{feat},{feat}]",
     )
+    overrides = small_overrides(args.image_size) if args.small else full
     spec = ModelSpec(args.config, args.checkpoint, tuple(overrides), args.device)
     frames, tracks = _clip_frames(args)
     prompts = _prompts(tracks, args.objects, args.prompt_every)
     model = build_model(spec)
     timer = StageTimer(model)
     session = StreamingSession(model)
-    t0 = time.perf_counter()
+    start = time.perf_counter()
     with torch.inference_mode():
         for i, frame in enumerate(frames):
             for k, label, box in prompts.get(i, []):
                 session.add_box(k, box, label)
             session.step(frame)
-    ours = (time.perf_counter() - t0) / len(frames)
+    ours = (time.perf_counter() - start) / len(frames)
     n = len(frames)
     print(
         f"streaming engine: {args.config} @ {args.image_size} px, {args.objects} objects, {n} frames, "
@@ -175,11 +178,11 @@ def _official(spec: Any, model: Any, frames: list[np.ndarray], prompts: dict[int
         )
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
+            begin = time.perf_counter()
             state = predictor.init_state(d)  # needs the whole video up front; its time counts
-            for f, items in prompts.items():
-                for k, _, box in items:
-                    predictor.add_new_points_or_box(state, frame_idx=f, obj_id=k, box=box)
+            for frame_no, items in prompts.items():
+                for k, _label, box in items:
+                    predictor.add_new_points_or_box(state, frame_idx=frame_no, obj_id=k, box=box)
             for _ in predictor.propagate_in_video(state):
                 pass
-            return (time.perf_counter() - t0) / len(frames)
+            return (time.perf_counter() - begin) / len(frames)
