@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2 import config_command
+    from edge_detsam2.daemon import command as run_cmd
     from edge_detsam2.evaluation import command as eval_cmd
     from edge_detsam2.evaluation import tune as tune_cmd
     from edge_detsam2.events import command as events_cmd
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run_cmd.add_parser(sub)
     config_command.add_parser(sub)
     events_cmd.add_parser(sub)
     eval_cmd.add_parser(sub)

@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.events.params import EventParams
+from edge_detsam2.tracker.params import TrackerParams
 from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -48,12 +49,118 @@ class LoggingSection(_Model):
     )
 
 
+class SourceSection(_Model):
+    """The camera: a video file, ``rtsp://``/``http://`` stream, ``v4l2:///dev/videoN`` or a device index."""
+
+    uri: str | None = Field(None, description="Camera URI; null: must be given with run --source.")
+    fps: float | None = Field(None, gt=0, le=1000, description="Frame rate when the source does not report one.")
+    realtime: bool = Field(False, description="Pace a file at its frame rate, as a camera would (tests, demos).")
+    reconnect_initial_s: float = Field(1.0, gt=0, description="First reconnect delay; doubles per failure (s).")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay (s).")
+    stall_timeout_s: float = Field(5.0, gt=0, description="A live source with no frame this long is stalled (s).")
+    open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a live source after this long (s).")
+
+
+class DetectorSection(_Model):
+    """The YOLO detector that prompts SAM2 (``.pt``, ``.onnx`` or ``.engine`` through ultralytics)."""
+
+    weights: Path | None = Field(None, description="Detector weights; relative to the config file.")
+    confidence: float = Field(
+        0.25, ge=0, le=1, description="Detector NMS score floor (tracker.detect_confidence decides)."
+    )
+    iou: float = Field(0.5, ge=0, le=1, description="NMS IoU.")
+    imgsz: int | None = Field(None, ge=32, description="Detector input size; null: the model's own.")
+
+
+class SamSection(_Model):
+    """The SAM2 video model (official ``sam2`` configs, checkpoint loaded with weights_only=True)."""
+
+    config: str = Field("configs/sam2.1/sam2.1_hiera_t.yaml", description="Official SAM2 Hydra config name.")
+    overrides: tuple[str, ...] = Field((), description="Hydra overrides, e.g. ['++model.image_size=512'].")
+    checkpoint: Path | None = Field(
+        None, description="SAM2 checkpoint (.pt, {'model': state_dict}); relative to the config file."
+    )
+    bank: Path | None = Field(None, description="Preload memory bank (.safetensors) to start from; null: none.")
+
+
+class PerceptionSection(_Model):
+    """Frames to tracks: YOLO-prompted SAM2, or a replay of recorded tracks."""
+
+    backend: Literal["sam2", "tracks"] = Field(
+        "sam2", description="sam2: detector + SAM2 tracker. tracks: replay tracks_file frame by frame."
+    )
+    device: str = Field("cpu", description="torch device for the detector and SAM2 (cpu, cuda, cuda:0).")
+    tracks_file: Path | None = Field(
+        None, description="tracks JSONL for backend 'tracks'; relative to the config file."
+    )
+    detector: DetectorSection = Field(default_factory=DetectorSection, description="Detector.")
+    sam2: SamSection = Field(default_factory=SamSection, description="SAM2 model.")
+    tracker: TrackerParams = Field(default_factory=TrackerParams, description="Detection schedule and association.")
+
+
+class TlsSection(_Model):
+    """MQTT over TLS."""
+
+    enabled: bool = Field(False, description="Use TLS.")
+    ca_file: Path | None = Field(None, description="CA bundle; null: the system's.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client key (mutual TLS).")
+    insecure: bool = Field(False, description="Skip host-name verification (testing only).")
+
+
+class MqttSection(_Model):
+    """The MQTT broker the scoreboard listens to (topics in INTERFACES.md)."""
+
+    enabled: bool = Field(True, description="Publish over MQTT.")
+    host: str = Field("localhost", min_length=1, description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    prefix: str = Field("edge-detsam2", min_length=1, pattern=r"^[^#+]+$", description="Topic prefix.")
+    client_id: str | None = Field(None, description="MQTT client id; null: edge-detsam2-<table id>.")
+    username: str | None = Field(None, description="User name; null: anonymous.")
+    password: SecretStr | None = Field(None, description="Password; prefer password_file or ${ENV}. Never logged.")
+    password_file: Path | None = Field(
+        None, description="File holding the password, e.g. ${CREDENTIALS_DIRECTORY}/mqtt_password (systemd)."
+    )
+    tls: TlsSection = Field(default_factory=TlsSection, description="TLS.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive (s).")
+    connect_timeout_s: float = Field(5.0, gt=0, description="Wait this long for the first connection at start (s).")
+    stats_interval_s: float = Field(10.0, gt=0, description="Period of the stats topic (s).")
+    state_interval_s: float = Field(1.0, gt=0, description="Shortest period of the retained state topic (s).")
+    drain_timeout_s: float = Field(10.0, ge=0, description="At exit, wait this long for the outbox to drain (s).")
+
+
+class OutputsSection(_Model):
+    """Local files the daemon writes besides MQTT."""
+
+    events_jsonl: Path | None = Field(None, description="Append events JSONL here (also run --events-out).")
+    tracks_jsonl: Path | None = Field(None, description="Write tracks JSONL here, for replay with 'events'.")
+    video: Path | None = Field(None, description="Annotated video (.mp4); frames dropped if the writer lags.")
+
+
+class DaemonSection(_Model):
+    """Service behaviour."""
+
+    state_dir: Path | None = Field(
+        None, description="Outbox and sequence numbers; null: $STATE_DIRECTORY (systemd) or ./state."
+    )
+    frame_queue: int = Field(4, ge=1, le=256, description="Frames buffered between capture and inference.")
+    sink_queue: int = Field(10000, ge=1, description="Items buffered per local sink before it drops (counted).")
+    stall_s: float = Field(
+        30.0, gt=0, description="Inference without progress this long stops watchdog pings (systemd restarts us)."
+    )
+
+
 class AppConfig(_Model):
     """Top-level configuration."""
 
     table: TableSection = Field(default_factory=TableSection, description="The table.")
     logging: LoggingSection = Field(default_factory=LoggingSection, description="Logging.")
     events: EventParams = Field(default_factory=EventParams, description="Event-rule thresholds (physical units).")
+    source: SourceSection = Field(default_factory=SourceSection, description="Camera.")
+    perception: PerceptionSection = Field(default_factory=PerceptionSection, description="Detector and tracker.")
+    mqtt: MqttSection = Field(default_factory=MqttSection, description="MQTT.")
+    outputs: OutputsSection = Field(default_factory=OutputsSection, description="Local outputs.")
+    daemon: DaemonSection = Field(default_factory=DaemonSection, description="Service behaviour.")
 
 
 def _substitute_env(value: Any, path: KeyPath, errors: list[str]) -> Any:
@@ -94,7 +201,36 @@ def load_config(path: str | Path) -> AppConfig:
     cfg = validate_data(
         AppConfig, data, source=str(path), lines=lines, hint="See configs/default.yaml for every key with its meaning."
     )
-    if cfg.table.calibration is not None and not cfg.table.calibration.is_absolute():
-        table = cfg.table.model_copy(update={"calibration": (path.parent / cfg.table.calibration).resolve()})
-        cfg = cfg.model_copy(update={"table": table})
-    return cfg
+    return resolve_paths(cfg, path.parent)
+
+
+def _rel(base: Path, p: Path | None) -> Path | None:
+    return None if p is None or p.is_absolute() else (base / p).resolve()
+
+
+def resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
+    """Make every relative path of the config relative to ``base`` (the config file's folder)."""
+
+    def fix(section: BaseModel, *names: str) -> Any:
+        upd = {n: r for n in names if (r := _rel(base, getattr(section, n))) is not None}
+        return section.model_copy(update=upd) if upd else section
+
+    per = cfg.perception
+    per = per.model_copy(
+        update={
+            "tracks_file": _rel(base, per.tracks_file) or per.tracks_file,
+            "detector": fix(per.detector, "weights"),
+            "sam2": fix(per.sam2, "checkpoint", "bank"),
+        }
+    )
+    mqtt = cfg.mqtt.model_copy(update={"tls": fix(cfg.mqtt.tls, "ca_file", "cert_file", "key_file")})
+    mqtt = fix(mqtt, "password_file")
+    return cfg.model_copy(
+        update={
+            "table": fix(cfg.table, "calibration"),
+            "perception": per,
+            "mqtt": mqtt,
+            "outputs": fix(cfg.outputs, "events_jsonl", "tracks_jsonl", "video"),
+            "daemon": fix(cfg.daemon, "state_dir"),
+        }
+    )

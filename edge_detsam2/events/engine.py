@@ -101,6 +101,10 @@ class EventEngine:
         yield from self.flush()
 
     @property
+    def shot_in_progress(self) -> bool:
+        return self._shot.open
+
+    @property
     def tracked(self) -> int:
         """Number of balls currently held in memory (bounded by what is on the table)."""
         return len(self._tracks)

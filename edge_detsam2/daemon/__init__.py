@@ -1,0 +1,1 @@
+"""The appliance daemon: sources, perception, outbox, MQTT, local sinks, systemd notify."""

@@ -1,0 +1,378 @@
+"""The daemon: camera -> perception -> kinematics/events -> outbox -> MQTT and local sinks.
+
+Threads: capture (file reader or live capture with reconnects), inference (the caller's
+thread: detector, tracker, event engine), MQTT network + publisher, stats, watchdog, one per
+local sink. Queues are bounded: files are read with back-pressure (every frame is processed);
+a live camera overwrites an untaken frame (latest wins, drops counted).
+
+Every event is stored in the SQLite outbox before anything publishes it, so broker outages
+and restarts lose nothing, and ``seq`` continues across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_detsam2 import __version__
+from edge_detsam2.config import AppConfig
+from edge_detsam2.daemon.mqtt import MqttPublisher
+from edge_detsam2.daemon.notify import Notifier
+from edge_detsam2.daemon.outbox import Outbox
+from edge_detsam2.daemon.perception import Perception, build_perception
+from edge_detsam2.daemon.sinks import ThreadSink, events_jsonl_sink, tracks_jsonl_sink, video_sink
+from edge_detsam2.daemon.sources import FileSource, Frame, LiveSource, Source, open_source, redact
+from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
+from edge_detsam2.events.engine import EventEngine
+from edge_detsam2.events.types import Event
+from edge_detsam2.geometry.calibration import load_calibration
+from edge_detsam2.geometry.table import TableGeometry
+from edge_detsam2.tracks import TrackFrame
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(EdgeDetSam2Error):
+    """Events are still in the outbox at the end of a file run (exit status 1)."""
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MiB (Linux /proc)."""
+    cur = peak = 0.0
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    cur = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return cur, peak
+
+
+def state_dir(cfg: AppConfig) -> Path:
+    if cfg.daemon.state_dir is not None:
+        return cfg.daemon.state_dir
+    env = os.environ.get("STATE_DIRECTORY")  # systemd StateDirectory=
+    return Path(env.split(":")[0]) if env else Path("state")
+
+
+class _Ema:
+    def __init__(self, alpha: float = 0.1) -> None:
+        self.alpha = alpha
+        self.value: float | None = None
+
+    def add(self, x: float) -> None:
+        self.value = x if self.value is None else self.value + self.alpha * (x - self.value)
+
+
+class Daemon:
+    """One table, one camera. ``run()`` blocks until end of file or ``stop()``; returns the exit code."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        *,
+        perception: Perception | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self._perception = perception
+        self._stop = threading.Event()
+        self._beat = time.monotonic()
+        self._started = time.monotonic()
+        self.frames = 0
+        self.events_count = 0
+        self._fps = _Ema(0.05)
+        self._stage = {k: _Ema() for k in ("capture_wait", "perception", "events", "frame")}
+        self._stage_extra: dict[str, _Ema] = {}
+        self._latency: deque[float] = deque(maxlen=1000)
+        self._capture_walls: deque[tuple[int, float]] = deque(maxlen=4096)
+        self._last_tracks: TrackFrame | None = None
+        self.source: Source | None = None
+        self.mqtt: MqttPublisher | None = None
+        self.sinks: list[ThreadSink] = []
+        self.engine: EventEngine | None = None
+        self.table: TableGeometry | None = None
+
+    # -- control ---------------------------------------------------------------------
+    def stop(self) -> None:
+        """Request a clean stop (SIGTERM/SIGINT): drain, flush, publish ``stopped``."""
+        if not self._stop.is_set():
+            logger.info("stop requested; draining")
+            self._stop.set()
+            if self.source is not None:
+                self.source.stop()
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    # -- observability ---------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        cur, peak = rss_mb()
+        lat = list(self._latency)
+        src = self.source
+        emas = {**self._stage, **self._stage_extra}
+        stages = {k: round(v.value, 2) for k, v in emas.items() if v.value is not None}
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "fps": round(self._fps.value or 0.0, 2),
+            "frames": self.frames,
+            "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0,
+            "stage_ms": stages,
+            "events": self.events_count,
+            "event_latency_ms": {
+                "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,
+                "max": round(1e3 * max(lat), 1) if lat else None,
+            },
+            "rss_mb": round(cur, 1),
+            "peak_rss_mb": round(peak, 1),
+            "camera_reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
+            "mqtt_connects": self.mqtt.connects if self.mqtt else 0,
+            "outbox_pending": self.mqtt.outbox.count() if self.mqtt else 0,
+            "sink_drops": {s.name: s.dropped for s in self.sinks},
+        }
+
+    def state(self) -> dict[str, Any]:
+        balls = []
+        fr, table = self._last_tracks, self.table
+        if fr is not None and table is not None:
+            for obj in fr.objects:
+                xy = table.homography.to_table(np.array([obj.cx, obj.cy]))
+                balls.append({"id": obj.id, "label": obj.label, "position_m": [round(float(v), 4) for v in xy]})
+        eng = self.engine
+        return {
+            "t": fr.t_s if fr else None,
+            "frame": fr.frame if fr else None,
+            "balls": balls,
+            "shot_in_progress": eng.shot_in_progress if eng else False,
+            "last_seq": eng.seq if eng else 0,
+        }
+
+    def _on_published(self, latency_s: float) -> None:
+        self._latency.append(latency_s)
+
+    def _on_camera(self, online: bool) -> None:
+        self.notifier.status(f"camera {'online' if online else 'offline'}")
+        if self.mqtt is not None:
+            self.mqtt.publish_camera(online)
+
+    # -- main loop ------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.cfg
+        if cfg.table.calibration is None:
+            raise ConfigError("table.calibration: set the table calibration file, or pass run --table FILE")
+        if cfg.source.uri is None:
+            raise ConfigError("source.uri: set the camera (file, rtsp://..., v4l2:///dev/video0, index) or --source")
+        cal = load_calibration(cfg.table.calibration)
+        self.table = TableGeometry.from_calibration(cal)
+        table_id = cfg.table.id
+        outbox = Outbox(state_dir(cfg) / f"{table_id}.outbox.sqlite", table_id)
+        s = cfg.source
+        self.source = open_source(
+            s.uri or "",
+            fps=s.fps,
+            realtime=s.realtime,
+            reconnect_initial_s=s.reconnect_initial_s,
+            reconnect_max_s=s.reconnect_max_s,
+            stall_timeout_s=s.stall_timeout_s,
+            open_timeout_s=s.open_timeout_s,
+            on_status=self._on_camera,
+        )
+        logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
+        self.notifier.status("loading models")
+        perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0)
+        first_seq = outbox.last_seq() + 1
+        self.engine = EventEngine(self.table, cfg.events, table_id=table_id, first_seq=first_seq)
+        logger.info(
+            "table %s: events continue at seq %d; %d undelivered in the outbox", table_id, first_seq, outbox.count()
+        )
+        if cfg.mqtt.enabled:
+            self.mqtt = MqttPublisher(
+                cfg.mqtt, table_id, outbox, stats=self.stats, state=self.state, on_published=self._on_published
+            )
+            self.mqtt.start()
+            if isinstance(self.source, FileSource):
+                self.mqtt.publish_camera(True)
+        out = cfg.outputs
+        if out.events_jsonl is not None:
+            self.sinks.append(events_jsonl_sink(out.events_jsonl, cfg.daemon.sink_queue))
+        if out.tracks_jsonl is not None:
+            self.sinks.append(tracks_jsonl_sink(out.tracks_jsonl, cfg.daemon.sink_queue))
+        video = video_sink(out.video, self.source.fps or 30.0) if out.video is not None else None
+        if video is not None:
+            self.sinks.append(video)
+        watchdog = threading.Thread(target=self._watchdog, name="watchdog", daemon=True)
+        watchdog.start()
+        end_of_file = False
+        try:
+            end_of_file = self._loop(perception, outbox, video)
+        finally:
+            self.notifier.stopping("draining")
+            self._stop.set()
+            self._finish(outbox, video)
+        undelivered = 0
+        if self.mqtt is not None:
+            undelivered = self.mqtt.close(clean=True, drain_timeout_s=cfg.mqtt.drain_timeout_s)
+        outbox.close()
+        for sink in self.sinks:
+            sink.close()
+        cur, peak = rss_mb()
+        logger.info(
+            "stopped after %d frames, %d events; RSS %.0f MiB (peak %.0f MiB)",
+            self.frames,
+            self.events_count,
+            cur,
+            peak,
+        )
+        if end_of_file and undelivered:
+            raise DeliveryError(
+                f"{undelivered} events could not be delivered to MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port}; "
+                f"they are kept in {outbox.path} and sent on the next start"
+            )
+        return 0
+
+    def _frames(self) -> Iterator[Frame | None]:
+        """Frames with idle ticks (``None``) so the inference loop proves it is alive."""
+        src = self.source
+        if isinstance(src, LiveSource):
+            yield from src.frames()
+            return
+        assert isinstance(src, FileSource)
+        q: queue.Queue[Frame | None] = queue.Queue(maxsize=self.cfg.daemon.frame_queue)
+        failure: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                for fr in src.frames():
+                    while not self._stop.is_set():
+                        try:
+                            q.put(fr, timeout=0.25)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as exc:  # surfaced in the inference thread
+                failure.append(exc)
+            finally:
+                while not self._stop.is_set():
+                    try:
+                        q.put(None, timeout=0.25)  # end of file
+                        break
+                    except queue.Full:
+                        continue
+
+        threading.Thread(target=read, name="capture", daemon=True).start()
+        while not self._stop.is_set():
+            try:
+                fr = q.get(timeout=0.25)
+            except queue.Empty:
+                yield None
+                continue
+            if fr is None:
+                if failure:
+                    raise failure[0]
+                return
+            yield fr
+
+    def _loop(self, perception: Perception, outbox: Outbox, video: ThreadSink | None) -> bool:
+        """Process frames; True when a file source reached its end."""
+        assert self.engine is not None
+        engine, cfg = self.engine, self.cfg
+        t_wait = time.perf_counter()
+        last_status = 0.0
+        for frame in self._frames():
+            self._beat = time.monotonic()
+            if frame is None:
+                continue
+            t0 = time.perf_counter()
+            self._stage["capture_wait"].add((t0 - t_wait) * 1e3)
+            tracks = perception.step(frame)
+            t1 = time.perf_counter()
+            self._capture_walls.append((frame.index, frame.wall))
+            events = engine.step(tracks)
+            self._last_tracks = tracks
+            self._publish(events, outbox)
+            if video is not None:
+                video.offer((frame.image_rgb, tracks, events))
+            t2 = time.perf_counter()
+            self._stage["perception"].add((t1 - t0) * 1e3)
+            self._stage["events"].add((t2 - t1) * 1e3)
+            self._stage["frame"].add((t2 - t0) * 1e3)
+            for k, v in perception.stage_ms.items():
+                self._stage_extra.setdefault(k, _Ema()).add(v)
+            if self.frames:
+                self._fps.add(1.0 / max(t2 - t_wait, 1e-6))
+            t_wait = t2
+            self.frames += 1
+            if self.frames == 1:
+                self.notifier.ready(f"running: first frame of {redact(cfg.source.uri or '')} processed")
+            now = time.monotonic()
+            if now - last_status > 5.0:
+                last_status = now
+                self.notifier.status(
+                    f"{self.frames} frames, {self.events_count} events, {self._fps.value or 0:.1f} fps"
+                )
+            if self.mqtt is not None:
+                self.mqtt.publish_state(force=bool(events))
+        return not self._stop.is_set()
+
+    def _publish(self, events: list[Event], outbox: Outbox) -> None:
+        for ev in events:
+            wall = self._capture_wall(ev.frame)
+            if self.mqtt is not None:
+                outbox.put(ev, wall)  # durable before anything else sees it
+            else:
+                outbox.record_seq(ev.seq)
+            for sink in self.sinks:
+                if sink.name == "events-jsonl":
+                    sink.offer(ev)
+            self.events_count += 1
+            logger.info("event %d %s %s t=%.3f", ev.seq, ev.type, " ".join(ev.balls), ev.t_s)
+        if events and self.mqtt is not None:
+            self.mqtt.wake()
+        for sink in self.sinks:
+            if sink.name == "tracks-jsonl" and self._last_tracks is not None:
+                sink.offer(self._last_tracks)
+
+    def _capture_wall(self, frame: int) -> float:
+        for idx, wall in reversed(self._capture_walls):
+            if idx <= frame:
+                return wall
+        return self._capture_walls[0][1] if self._capture_walls else time.time()
+
+    def _finish(self, outbox: Outbox, video: ThreadSink | None) -> None:
+        """End of stream or stop: confirm pending pots, close the open shot."""
+        if self.engine is not None:
+            events = self.engine.flush()
+            saved, self._last_tracks = self._last_tracks, None  # no duplicate tracks line
+            self._publish(events, outbox)
+            self._last_tracks = saved
+            if self.mqtt is not None:
+                self.mqtt.publish_state(force=True)
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 at half the systemd interval, only while inference makes progress."""
+        interval = self.notifier.watchdog_s
+        if not interval:
+            return
+        stall = self.cfg.daemon.stall_s
+        while not self._stop.wait(interval / 2):
+            age = time.monotonic() - self._beat
+            if age < stall:
+                self.notifier.watchdog()
+            else:
+                logger.error("inference made no progress for %.0f s: watchdog pings stopped", age)

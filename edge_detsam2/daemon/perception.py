@@ -1,0 +1,111 @@
+"""Frames to tracks: the YOLO-prompted SAM2 tracker, or a replay of a recorded tracks file.
+
+``Perception.step(frame)`` returns the frame's ``TrackFrame`` (INTERFACES.md tracks format).
+The ``tracks`` backend replays a tracks JSONL recorded earlier (``outputs.tracks_jsonl``)
+beside its video, frame by frame, so recorded runs, the event engine and every sink can be
+exercised without models.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+from edge_detsam2.config import PerceptionSection
+from edge_detsam2.daemon.sources import Frame
+from edge_detsam2.errors import ConfigError
+from edge_detsam2.tracks import TrackFrame, read_tracks
+
+logger = logging.getLogger(__name__)
+
+
+class Perception(Protocol):
+    stage_ms: dict[str, float]
+
+    def step(self, frame: Frame) -> TrackFrame: ...
+
+
+class TracksReplay:
+    """Objects of the recorded frame with the same index; stream time from the live frame."""
+
+    def __init__(self, cfg: PerceptionSection) -> None:
+        if cfg.tracks_file is None:
+            raise ConfigError("perception.tracks_file: backend 'tracks' needs a tracks JSONL file")
+        if not cfg.tracks_file.is_file():
+            raise ConfigError(f"perception.tracks_file: {cfg.tracks_file} does not exist")
+        self._it: Iterator[TrackFrame] = read_tracks(cfg.tracks_file)
+        self._next: TrackFrame | None = next(self._it, None)
+        self.stage_ms: dict[str, float] = {}
+
+    def step(self, frame: Frame) -> TrackFrame:
+        t0 = time.perf_counter()
+        while self._next is not None and self._next.frame < frame.index:
+            self._next = next(self._it, None)
+        objects = self._next.objects if self._next is not None and self._next.frame == frame.index else ()
+        self.stage_ms["replay"] = (time.perf_counter() - t0) * 1e3
+        return TrackFrame(frame.index, frame.t_s, objects)
+
+
+class Sam2Perception:
+    """YOLO detector prompting the streaming SAM2 session (``tracker.Tracker``)."""
+
+    def __init__(self, cfg: PerceptionSection, fps: float) -> None:
+        from edge_detsam2.detector.yolo import YoloDetector
+        from edge_detsam2.tracker.model import ModelSpec, build_model
+        from edge_detsam2.tracker.session import StreamingSession
+        from edge_detsam2.tracker.tracker import Tracker
+
+        det = None
+        if cfg.tracker.detect_interval != -1:
+            if cfg.detector.weights is None:
+                raise ConfigError(
+                    "perception.detector.weights: set the YOLO weights (.pt, .onnx or .engine), "
+                    "or use tracker.detect_interval: -1 with a sam2.bank"
+                )
+            det = YoloDetector(
+                cfg.detector.weights,
+                confidence=cfg.detector.confidence,
+                iou=cfg.detector.iou,
+                imgsz=cfg.detector.imgsz,
+                device=cfg.device,
+            )
+        elif cfg.sam2.bank is None:
+            raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
+        spec = ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device)
+        session = StreamingSession(build_model(spec), max_cond_frames=cfg.tracker.max_cond_frames)
+        if cfg.sam2.bank is not None:
+            session.load_bank(cfg.sam2.bank)
+        self._timed = _TimedDetector(det) if det is not None else None
+        self.tracker = Tracker(session, self._timed, cfg.tracker, fps)
+        self.stage_ms: dict[str, float] = {}
+
+    def step(self, frame: Frame) -> TrackFrame:
+        from edge_detsam2.tracker.tracker import to_track_frame
+
+        t0 = time.perf_counter()
+        out = self.tracker.step(frame.image_rgb)
+        total = (time.perf_counter() - t0) * 1e3
+        det_ms = self._timed.last_ms if self._timed is not None and out.detections is not None else 0.0
+        self.stage_ms["detector"] = det_ms
+        self.stage_ms["tracker"] = total - det_ms
+        return to_track_frame(out, frame.index, frame.t_s)
+
+
+class _TimedDetector:
+    def __init__(self, det: object) -> None:
+        self.det = det
+        self.last_ms = 0.0
+
+    def detect(self, frame_rgb):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        out = self.det.detect(frame_rgb)  # type: ignore[attr-defined]
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        return out
+
+
+def build_perception(cfg: PerceptionSection, fps: float) -> Perception:
+    if cfg.backend == "tracks":
+        return TracksReplay(cfg)
+    return Sam2Perception(cfg, fps)
