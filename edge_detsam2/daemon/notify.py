@@ -25,7 +25,7 @@ class Notifier:
             self.watchdog_s = int(usec) / 1e6
         self._sd_notify = None
         try:
-            from systemd import daemon as sd_daemon
+            from systemd import daemon as sd_daemon  # type: ignore[attr-defined]
 
             self._sd_notify = sd_daemon.notify
         except ImportError:
