@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2.evaluation import command as eval_cmd
     from edge_detsam2.evaluation import tune as tune_cmd
     from edge_detsam2.events import command as events_cmd
+    from edge_detsam2.export import command as export_cmd
     from edge_detsam2.sim import command as simulate_cmd
     from edge_detsam2.tracker import bench as bench_cmd
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_cmd.add_parser(sub)
     config_command.add_parser(sub)
+    export_cmd.add_parser(sub)
     events_cmd.add_parser(sub)
     eval_cmd.add_parser(sub)
     tune_cmd.add_parser(sub)

@@ -70,6 +70,9 @@ class DetectorSection(_Model):
     )
     iou: float = Field(0.5, ge=0, le=1, description="NMS IoU.")
     imgsz: int | None = Field(None, ge=32, description="Detector input size; null: the model's own.")
+    runtime: Literal["weights", "onnx", "engine"] = Field(
+        "weights", description="weights: run the file as given. onnx/engine: the artifact 'export' built from it."
+    )
 
 
 class SamSection(_Model):
@@ -81,6 +84,9 @@ class SamSection(_Model):
         None, description="SAM2 checkpoint (.pt, {'model': state_dict}); relative to the config file."
     )
     bank: Path | None = Field(None, description="Preload memory bank (.safetensors) to start from; null: none.")
+    encoder: Literal["torch", "onnxruntime", "tensorrt"] = Field(
+        "torch", description="Image-encoder backend; onnxruntime/tensorrt use the artifact 'export' built."
+    )
 
 
 class PerceptionSection(_Model):
@@ -150,6 +156,17 @@ class DaemonSection(_Model):
     )
 
 
+class ExportSection(_Model):
+    """Where 'edge-detsam2 export' puts artifacts and how it builds them (the daemon looks there too)."""
+
+    cache_dir: Path | None = Field(
+        None, description="Artifact cache; null: $CACHE_DIRECTORY (systemd) or ~/.cache/edge-detsam2."
+    )
+    half: bool = Field(False, description="fp16 artifacts (GPU only); the daemon looks for the same precision.")
+    opset: int = Field(17, ge=17, le=23, description="ONNX opset.")
+    workspace_gb: float = Field(4.0, gt=0, description="TensorRT builder workspace (GiB).")
+
+
 class AppConfig(_Model):
     """Top-level configuration."""
 
@@ -161,6 +178,7 @@ class AppConfig(_Model):
     mqtt: MqttSection = Field(default_factory=MqttSection, description="MQTT.")
     outputs: OutputsSection = Field(default_factory=OutputsSection, description="Local outputs.")
     daemon: DaemonSection = Field(default_factory=DaemonSection, description="Service behaviour.")
+    export: ExportSection = Field(default_factory=ExportSection, description="Exported artifacts.")
 
 
 def _substitute_env(value: Any, path: KeyPath, errors: list[str]) -> Any:
@@ -232,5 +250,6 @@ def resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
             "mqtt": mqtt,
             "outputs": fix(cfg.outputs, "events_jsonl", "tracks_jsonl", "video"),
             "daemon": fix(cfg.daemon, "state_dir"),
+            "export": fix(cfg.export, "cache_dir"),
         }
     )

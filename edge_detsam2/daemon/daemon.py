@@ -195,7 +195,7 @@ class Daemon:
         )
         logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
         self.notifier.status("loading models")
-        perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0)
+        perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0, cfg.export)
         first_seq = outbox.last_seq() + 1
         self.engine = EventEngine(self.table, cfg.events, table_id=table_id, first_seq=first_seq)
         logger.info(

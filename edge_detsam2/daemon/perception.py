@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
-from edge_detsam2.config import PerceptionSection
+from edge_detsam2.config import ExportSection, PerceptionSection
 from edge_detsam2.daemon.sources import Frame
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.tracks import TrackFrame, read_tracks
@@ -51,11 +52,13 @@ class TracksReplay:
 class Sam2Perception:
     """YOLO detector prompting the streaming SAM2 session (``tracker.Tracker``)."""
 
-    def __init__(self, cfg: PerceptionSection, fps: float) -> None:
+    def __init__(self, cfg: PerceptionSection, fps: float, export: ExportSection | None = None) -> None:
         from edge_detsam2.detector.yolo import YoloDetector
         from edge_detsam2.tracker.model import ModelSpec, build_model
         from edge_detsam2.tracker.session import StreamingSession
         from edge_detsam2.tracker.tracker import Tracker
+
+        export = export or ExportSection()
 
         det = None
         if cfg.tracker.detect_interval != -1:
@@ -65,7 +68,7 @@ class Sam2Perception:
                     "or use tracker.detect_interval: -1 with a sam2.bank"
                 )
             det = YoloDetector(
-                cfg.detector.weights,
+                _detector_file(cfg, export),
                 confidence=cfg.detector.confidence,
                 iou=cfg.detector.iou,
                 imgsz=cfg.detector.imgsz,
@@ -74,7 +77,9 @@ class Sam2Perception:
         elif cfg.sam2.bank is None:
             raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
         spec = ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device)
-        session = StreamingSession(build_model(spec), max_cond_frames=cfg.tracker.max_cond_frames)
+        model = build_model(spec)
+        self.encoder = _image_encoder(cfg, export, model)
+        session = StreamingSession(model, max_cond_frames=cfg.tracker.max_cond_frames, encoder=self.encoder)
         if cfg.sam2.bank is not None:
             session.load_bank(cfg.sam2.bank)
         self._timed = _TimedDetector(det) if det is not None else None
@@ -105,7 +110,50 @@ class _TimedDetector:
         return out
 
 
-def build_perception(cfg: PerceptionSection, fps: float) -> Perception:
+def _detector_file(cfg: PerceptionSection, export: ExportSection) -> Path:
+    """The weights as given, or the artifact 'export' built from them (verified)."""
+    from edge_detsam2.artifacts import REBUILD, cache_dir, file_sha256, load_verified, yolo_path
+
+    det = cfg.detector
+    assert det.weights is not None
+    if det.runtime == "weights":
+        return det.weights
+    if not det.weights.is_file():
+        raise ConfigError(f"perception.detector.weights: {det.weights} does not exist")
+    imgsz = det.imgsz or 640
+    weights_hash = file_sha256(det.weights)
+    path = yolo_path(cache_dir(export.cache_dir), det.runtime, weights_hash, imgsz, export.half, export.opset)
+    rebuild = f"{REBUILD} --format {det.runtime}"
+    load_verified(path, kind="yolo", source_hash=weights_hash, image_size=imgsz, rebuild=rebuild)
+    return path
+
+
+def _image_encoder(cfg: PerceptionSection, export: ExportSection, model: Any) -> Any:
+    """The configured SAM2 image-encoder backend; exported ones are verified against the model."""
+    import torch
+
+    from edge_detsam2.artifacts import REBUILD, cache_dir, load_verified, sam2_encoder_path
+    from edge_detsam2.tracker.bank import model_fingerprint
+    from edge_detsam2.tracker.encoders import OnnxEncoder, TensorRTEncoder, TorchEncoder
+
+    if cfg.sam2.encoder == "torch":
+        return TorchEncoder(model)
+    fmt: Literal["onnx", "engine"] = "onnx" if cfg.sam2.encoder == "onnxruntime" else "engine"
+    model_hash, size = model_fingerprint(model), int(model.image_size)
+    path = sam2_encoder_path(cache_dir(export.cache_dir), fmt, model_hash, size, export.half, export.opset)
+    load_verified(
+        path, kind="sam2_image_encoder", source_hash=model_hash, image_size=size, rebuild=f"{REBUILD} --format {fmt}"
+    )
+    device = torch.device(cfg.device)
+    if fmt == "onnx":
+        enc: Any = OnnxEncoder(path, device, "cuda" if device.type == "cuda" else "cpu")
+        logger.info("SAM2 image encoder: ONNX Runtime %s, %s", enc.provider, path.name)
+        return enc
+    logger.info("SAM2 image encoder: TensorRT engine %s", path.name)
+    return TensorRTEncoder(path, device)
+
+
+def build_perception(cfg: PerceptionSection, fps: float, export: ExportSection | None = None) -> Perception:
     if cfg.backend == "tracks":
         return TracksReplay(cfg)
-    return Sam2Perception(cfg, fps)
+    return Sam2Perception(cfg, fps, export)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edge_detsam2.tracker.model import TrackerError
+
+if TYPE_CHECKING:
+    from edge_detsam2.tracker.encoders import ImageEncoder
 
 #: ImageNet normalisation used by SAM2's frame loader.
 _MEAN = (0.485, 0.456, 0.406)
@@ -106,13 +109,17 @@ class TrackedMasks:
 class StreamingSession:
     """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
 
-    def __init__(self, model: Any, *, max_cond_frames: int = 4) -> None:
+    def __init__(self, model: Any, *, max_cond_frames: int = 4, encoder: ImageEncoder | None = None) -> None:
         import torch
+
+        from edge_detsam2.tracker.encoders import TorchEncoder
 
         if max_cond_frames < 1:
             raise TrackerError("max_cond_frames must be >= 1")
         self.model = model
         self.device = next(model.parameters()).device
+        # the image encoder: torch by default, or an exported ONNX Runtime / TensorRT artifact
+        self.encoder: ImageEncoder = encoder or TorchEncoder(model)
         self.image_size = int(model.image_size)
         self.max_cond_frames = max_cond_frames
         # track_step reads at most this many past non-conditioning frames (memories and pointers).
@@ -158,7 +165,7 @@ class StreamingSession:
         self.frame_idx += 1
         t = self.frame_idx
         with torch.inference_mode():
-            backbone_out = self.model.forward_image(self._preprocess(frame_rgb))
+            backbone_out = self.encoder(self._preprocess(frame_rgb))
             results: dict[int, dict[str, Any]] = {}
             for obj_id, (box, label) in self._prompts.items():
                 obj = self._objects.setdefault(obj_id, _Object(obj_id, label))
