@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_detsam2 import config_command
+    from edge_detsam2 import config_command, demo
     from edge_detsam2.daemon import command as run_cmd
     from edge_detsam2.evaluation import command as eval_cmd
     from edge_detsam2.evaluation import tune as tune_cmd
@@ -29,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2.export import command as export_cmd
     from edge_detsam2.sim import command as simulate_cmd
     from edge_detsam2.tracker import bench as bench_cmd
+    from edge_detsam2.training import command as train_cmd
 
     parser = _Parser(prog="edge-detsam2", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo.add_parser(sub)
     run_cmd.add_parser(sub)
     config_command.add_parser(sub)
     export_cmd.add_parser(sub)
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune_cmd.add_parser(sub)
     simulate_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
     return parser
 
 

@@ -12,12 +12,27 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.events.params import EventParams
+from edge_detsam2.tracker.model import slim_overrides
 from edge_detsam2.tracker.params import TrackerParams
 from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
+
+#: Models shipped with the package (trained on simulated tables; see README "Models").
+MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
+BUNDLED_PREFIX = "@models/"
+BUNDLED_DETECTOR = "yolov8n-billiards.onnx"
+BUNDLED_SAM2 = "sam2-slim-256.pt"
+
+
+def bundled(value: Any) -> Any:
+    """``@models/NAME`` -> the file shipped in the package's data/models/ directory."""
+    if isinstance(value, str | Path) and str(value).startswith(BUNDLED_PREFIX):
+        return MODELS_DIR / str(value)[len(BUNDLED_PREFIX) :]
+    return value
+
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -64,7 +79,11 @@ class SourceSection(_Model):
 class DetectorSection(_Model):
     """The YOLO detector that prompts SAM2 (``.pt``, ``.onnx`` or ``.engine`` through ultralytics)."""
 
-    weights: Path | None = Field(None, description="Detector weights; relative to the config file.")
+    weights: Path | None = Field(
+        Path(BUNDLED_PREFIX + BUNDLED_DETECTOR),
+        validate_default=True,
+        description="Detector weights; relative to the config file; @models/NAME: a bundled model.",
+    )
     confidence: float = Field(
         0.25, ge=0, le=1, description="Detector NMS score floor (tracker.detect_confidence decides)."
     )
@@ -74,19 +93,28 @@ class DetectorSection(_Model):
         "weights", description="weights: run the file as given. onnx/engine: the artifact 'export' built from it."
     )
 
+    _bundled = field_validator("weights", mode="before")(bundled)
+
 
 class SamSection(_Model):
     """The SAM2 video model (official ``sam2`` configs, checkpoint loaded with weights_only=True)."""
 
     config: str = Field("configs/sam2.1/sam2.1_hiera_t.yaml", description="Official SAM2 Hydra config name.")
-    overrides: tuple[str, ...] = Field((), description="Hydra overrides, e.g. ['++model.image_size=512'].")
+    overrides: tuple[str, ...] = Field(
+        slim_overrides(256),
+        description="Hydra overrides, e.g. ['++model.image_size=512'] (default: the bundled model's).",
+    )
     checkpoint: Path | None = Field(
-        None, description="SAM2 checkpoint (.pt, {'model': state_dict}); relative to the config file."
+        Path(BUNDLED_PREFIX + BUNDLED_SAM2),
+        validate_default=True,
+        description="SAM2 checkpoint (.pt, {'model': state_dict}); relative to the config file; @models/NAME: bundled.",
     )
     bank: Path | None = Field(None, description="Preload memory bank (.safetensors) to start from; null: none.")
     encoder: Literal["torch", "onnxruntime", "tensorrt"] = Field(
         "torch", description="Image-encoder backend; onnxruntime/tensorrt use the artifact 'export' built."
     )
+
+    _bundled = field_validator("checkpoint", mode="before")(bundled)
 
 
 class PerceptionSection(_Model):

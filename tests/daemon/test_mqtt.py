@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon_helpers import Broker, Subscriber, daemon_cmd, read_jsonl, spawn, write_config
+from daemon_helpers import Broker, Subscriber, daemon_cmd, free_port, read_jsonl, spawn, write_config
 
 
 def mqtt_cfg(broker: Broker, **kw: object) -> dict[str, object]:
@@ -204,3 +204,52 @@ def test_unreachable_broker_keeps_events_and_exits_1(tmp_path: Path, sim_dir: Pa
     assert n > 0
     assert f"{n} events could not be delivered" in done.stderr and "outbox.sqlite" in done.stderr
     assert "unreachable" in done.stderr
+
+
+def test_tls_broker_with_ca_file(
+    tmp_path: Path, sim_dir: Path, subscriber_factory: Callable[[int], Subscriber]
+) -> None:
+    """mosquitto with a TLS listener and a private CA; the daemon verifies the server against it."""
+    d = tmp_path / "pki"
+    d.mkdir()
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))  # fmt: skip
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", str(d / "server.key"), "-out", str(d / "server.csr"))  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+        "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext.cnf"), "-out", str(d / "server.crt"))  # fmt: skip
+    broker = Broker(tmp_path / "broker")
+    tls_port = free_port()
+    with broker.conf.open("a") as fh:
+        fh.write(
+            f"listener {tls_port} 127.0.0.1\ncafile {d / 'ca.crt'}\ncertfile {d / 'server.crt'}\n"
+            f"keyfile {d / 'server.key'}\n"
+        )
+    broker.start()
+    try:
+        sub = subscriber_factory(broker.port)  # plain listener, to watch what arrives
+        tls = {"enabled": True, "ca_file": str(d / "ca.crt")}
+        cfg = write_config(tmp_path / "cfg.yaml", sim_dir, mqtt={**mqtt_cfg(broker), "port": tls_port, "tls": tls})
+        out = tmp_path / "events.jsonl"
+        done = subprocess.run([*daemon_cmd(cfg), "--events-out", str(out)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        written = read_jsonl(out)
+        assert sub.wait_for(lambda: len(sub.events()) >= len(written), timeout=10)
+        assert [e["id"] for e in sub.events()] == [e["id"] for e in written]
+        # without the CA the server certificate is refused: nothing can be delivered
+        cfg = write_config(
+            tmp_path / "cfg2.yaml",
+            sim_dir,
+            mqtt={**mqtt_cfg(broker, connect_timeout_s=1, drain_timeout_s=0.5), "port": tls_port,
+                  "tls": {"enabled": True}},
+            daemon={"state_dir": str(tmp_path / "state2")},
+        )  # fmt: skip
+        done = subprocess.run(daemon_cmd(cfg), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "could not be delivered" in done.stderr
+    finally:
+        broker.kill()

@@ -84,7 +84,7 @@ def test_unreadable_video_exit_1(tmp_path: Path, sim_dir: Path) -> None:
 
 
 def test_missing_detector_weights_exit_2(tmp_path: Path, sim_dir: Path) -> None:
-    cfg = write_config(tmp_path / "cfg.yaml", sim_dir, perception={"backend": "sam2"})
+    cfg = write_config(tmp_path / "cfg.yaml", sim_dir, perception={"backend": "sam2", "detector": {"weights": None}})
     done = run(cfg)
     assert done.returncode == 2 and "perception.detector.weights" in done.stderr
 

@@ -1,0 +1,42 @@
+"""The bundled models and the demo: what a fresh machine's first run shows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from edge_detsam2.config import MODELS_DIR, AppConfig  # noqa: E402
+
+
+def test_bundled_models_are_the_defaults_and_load() -> None:
+    cfg = AppConfig()
+    det, sam = cfg.perception.detector, cfg.perception.sam2
+    assert det.weights is not None and det.weights.parent == MODELS_DIR and det.weights.suffix == ".onnx"
+    assert sam.checkpoint is not None and sam.checkpoint.parent == MODELS_DIR
+    for model in (det.weights, sam.checkpoint):
+        assert model.is_file() and model.stat().st_size < 25 * 2**20
+        recipe = json.loads(model.with_suffix(".json").read_text())  # how it was trained
+        assert recipe["command"].startswith("edge-detsam2 train") and "seed" in recipe
+    from edge_detsam2.detector.yolo import YoloDetector
+    from edge_detsam2.tracker.model import ModelSpec, build_model
+
+    assert YoloDetector(det.weights).names[0] == "cue_ball"
+    build_model(ModelSpec(sam.config, sam.checkpoint, tuple(sam.overrides)))  # strict key match
+
+
+def test_demo_runs_the_whole_appliance(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "edge_detsam2", "demo", "--out", str(out), "--max-frames", "45", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[5/5] scorecard" in done.stdout and "availability online -> stopped" in done.stdout
+    tracks = (out / "tracks.jsonl").read_text().splitlines()
+    assert len(tracks) == 45
+    assert sum(len(json.loads(t)["objects"]) for t in tracks) > 0  # the bundled models found balls
+    assert (out / "annotated.mp4").stat().st_size > 0 and (out / "scorecard.json").is_file()
