@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from edge_detsam2.config import MODELS_DIR, AppConfig  # noqa: E402
+from edge_detsam2.config import MODELS_DIR, AppConfig
 
 
 def test_bundled_models_are_the_defaults_and_load() -> None:
