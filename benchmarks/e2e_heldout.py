@@ -37,6 +37,10 @@ def main() -> int:
     per_clip = {}
     for name in names:
         base = AppConfig()
+        tracker = base.perception.tracker.model_copy(  # the demo's thresholds for the bundled detector
+            update={"detect_interval": 5, "detect_confidence": 0.15, "new_object_confidence": 0.2}
+        )
+        base = base.model_copy(update={"perception": base.perception.model_copy(update={"tracker": tracker})})
         out = work / f"{name}.events.jsonl"
         cfg = base.model_copy(
             update={

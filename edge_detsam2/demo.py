@@ -141,7 +141,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--clip {clip}: needs the simulated clip's .mp4 and .table.yaml beside it")
     if args.max_frames is not None:
         clip = _trim(clip, out / "clip_trimmed.mp4", args.max_frames)
-    cfg = load_config(args.config) if args.config else AppConfig()
+    if args.config:
+        cfg = load_config(args.config)
+    else:
+        # Built-in defaults, with detection thresholds matched to the bundled detector, whose
+        # ball scores are low (README "Models": trained for 27 epochs on CPU, mAP50 0.29).
+        cfg = AppConfig()
+        tracker = cfg.perception.tracker.model_copy(
+            update={"detect_interval": 5, "detect_confidence": 0.15, "new_object_confidence": 0.2}
+        )
+        cfg = cfg.model_copy(update={"perception": cfg.perception.model_copy(update={"tracker": tracker})})
     workdir = Path(tempfile.mkdtemp(prefix="edge-detsam2-demo-"))
     broker = None
     if args.broker:
