@@ -104,6 +104,8 @@ class Daemon:
         self.source: Source | None = None
         self.mqtt: MqttPublisher | None = None
         self.sinks: list[ThreadSink] = []
+        self._events_sink: ThreadSink | None = None
+        self._tracks_sink: ThreadSink | None = None
         self.engine: EventEngine | None = None
         self.table: TableGeometry | None = None
 
@@ -183,16 +185,7 @@ class Daemon:
         table_id = cfg.table.id
         outbox = Outbox(state_dir(cfg) / f"{table_id}.outbox.sqlite", table_id)
         s = cfg.source
-        self.source = open_source(
-            s.uri or "",
-            fps=s.fps,
-            realtime=s.realtime,
-            reconnect_initial_s=s.reconnect_initial_s,
-            reconnect_max_s=s.reconnect_max_s,
-            stall_timeout_s=s.stall_timeout_s,
-            open_timeout_s=s.open_timeout_s,
-            on_status=self._on_camera,
-        )
+        self.source = open_source(s.uri or "", s, self._on_camera)
         logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
         self.notifier.status("loading models")
         perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0, cfg.export)
@@ -210,12 +203,11 @@ class Daemon:
                 self.mqtt.publish_camera(True)
         out = cfg.outputs
         if out.events_jsonl is not None:
-            self.sinks.append(events_jsonl_sink(out.events_jsonl, cfg.daemon.sink_queue))
+            self._events_sink = events_jsonl_sink(out.events_jsonl, cfg.daemon.sink_queue)
         if out.tracks_jsonl is not None:
-            self.sinks.append(tracks_jsonl_sink(out.tracks_jsonl, cfg.daemon.sink_queue))
+            self._tracks_sink = tracks_jsonl_sink(out.tracks_jsonl, cfg.daemon.sink_queue)
         video = video_sink(out.video, self.source.fps or 30.0) if out.video is not None else None
-        if video is not None:
-            self.sinks.append(video)
+        self.sinks = [k for k in (self._events_sink, self._tracks_sink, video) if k is not None]
         watchdog = threading.Thread(target=self._watchdog, name="watchdog", daemon=True)
         watchdog.start()
         end_of_file = False
@@ -337,16 +329,14 @@ class Daemon:
                 outbox.put(ev, wall)  # durable before anything else sees it
             else:
                 outbox.record_seq(ev.seq)
-            for sink in self.sinks:
-                if sink.name == "events-jsonl":
-                    sink.offer(ev)
+            if self._events_sink is not None:
+                self._events_sink.offer(ev)
             self.events_count += 1
             logger.info("event %d %s %s t=%.3f", ev.seq, ev.type, " ".join(ev.balls), ev.t_s)
         if events and self.mqtt is not None:
             self.mqtt.wake()
-        for sink in self.sinks:
-            if sink.name == "tracks-jsonl" and self._last_tracks is not None:
-                sink.offer(self._last_tracks)
+        if self._tracks_sink is not None and self._last_tracks is not None:
+            self._tracks_sink.offer(self._last_tracks)
 
     def _capture_wall(self, frame: int) -> float:
         for idx, wall in reversed(self._capture_walls):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_detsam2.config import SourceSection
 from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
 
 logger = logging.getLogger(__name__)
@@ -115,20 +116,10 @@ class LiveSource:
 
     live = True
 
-    def __init__(
-        self,
-        uri: str,
-        *,
-        fps: float | None = None,
-        reconnect_initial_s: float = 1.0,
-        reconnect_max_s: float = 30.0,
-        stall_timeout_s: float = 5.0,
-        open_timeout_s: float = 10.0,
-        on_status: StatusCallback | None = None,
-    ) -> None:
-        self.uri, self.fps = uri, fps or 0.0
-        self.reconnect_initial_s, self.reconnect_max_s = reconnect_initial_s, reconnect_max_s
-        self.stall_timeout_s, self.open_timeout_s = stall_timeout_s, open_timeout_s
+    def __init__(self, uri: str, cfg: SourceSection, on_status: StatusCallback | None = None) -> None:
+        self.uri, self.fps = uri, cfg.fps or 0.0
+        self.reconnect_initial_s, self.reconnect_max_s = cfg.reconnect_initial_s, cfg.reconnect_max_s
+        self.stall_timeout_s, self.open_timeout_s = cfg.stall_timeout_s, cfg.open_timeout_s
         self.on_status = on_status
         self.reconnects = 0  # successful re-opens after a loss
         self.attempts = 0
@@ -234,25 +225,8 @@ class LiveSource:
 Source = FileSource | LiveSource
 
 
-def open_source(
-    uri: str,
-    *,
-    fps: float | None = None,
-    realtime: bool = False,
-    reconnect_initial_s: float = 1.0,
-    reconnect_max_s: float = 30.0,
-    stall_timeout_s: float = 5.0,
-    open_timeout_s: float = 10.0,
-    on_status: StatusCallback | None = None,
-) -> Source:
+def open_source(uri: str, cfg: SourceSection, on_status: StatusCallback | None = None) -> Source:
+    """A live source for stream/device URIs, else a video file (``file://`` optional)."""
     if is_live(uri):
-        return LiveSource(
-            uri,
-            fps=fps,
-            reconnect_initial_s=reconnect_initial_s,
-            reconnect_max_s=reconnect_max_s,
-            stall_timeout_s=stall_timeout_s,
-            open_timeout_s=open_timeout_s,
-            on_status=on_status,
-        )
-    return FileSource(Path(uri.removeprefix("file://")), fps=fps, realtime=realtime)
+        return LiveSource(uri, cfg, on_status)
+    return FileSource(Path(uri.removeprefix("file://")), fps=cfg.fps, realtime=cfg.realtime)
