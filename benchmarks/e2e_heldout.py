@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_detsam2.config import AppConfig
 from edge_detsam2.daemon.daemon import Daemon
+from edge_detsam2.demo import bundled_defaults
 from edge_detsam2.evaluation.matching import Score, score_events
 from edge_detsam2.events.types import read_events_jsonl
 
@@ -36,11 +36,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="e2e-"))
     per_clip = {}
     for name in names:
-        base = AppConfig()
-        tracker = base.perception.tracker.model_copy(  # the demo's thresholds for the bundled detector
-            update={"detect_interval": 5, "detect_confidence": 0.15, "new_object_confidence": 0.2}
-        )
-        base = base.model_copy(update={"perception": base.perception.model_copy(update={"tracker": tracker})})
+        base = bundled_defaults()  # the demo's thresholds for the bundled detector
         out = work / f"{name}.events.jsonl"
         cfg = base.model_copy(
             update={

@@ -14,9 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from edge_detsam2.config import ExportSection, PerceptionSection
 from edge_detsam2.daemon.sources import Frame
+from edge_detsam2.detector.types import Detections
 from edge_detsam2.errors import ConfigError
+from edge_detsam2.tracker.tracker import Detector
 from edge_detsam2.tracks import TrackFrame, read_tracks
 
 logger = logging.getLogger(__name__)
@@ -99,13 +104,15 @@ class Sam2Perception:
 
 
 class _TimedDetector:
-    def __init__(self, det: object) -> None:
+    """Wraps the detector to time it (the tracker calls it only on detection frames)."""
+
+    def __init__(self, det: Detector) -> None:
         self.det = det
         self.last_ms = 0.0
 
-    def detect(self, frame_rgb):  # type: ignore[no-untyped-def]
+    def detect(self, frame_rgb: NDArray[np.uint8]) -> Detections:
         t0 = time.perf_counter()
-        out = self.det.detect(frame_rgb)  # type: ignore[attr-defined]
+        out = self.det.detect(frame_rgb)
         self.last_ms = (time.perf_counter() - t0) * 1e3
         return out
 
