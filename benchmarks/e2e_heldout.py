@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from edge_detsam2.daemon.daemon import Daemon
-from edge_detsam2.demo import bundled_defaults
+from edge_detsam2.config import load_config
 from edge_detsam2.evaluation.matching import Score, score_events
 from edge_detsam2.events.types import read_events_jsonl
 
@@ -28,6 +28,7 @@ def main() -> int:
     p.add_argument("clips", type=Path)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--config", type=Path, default=Path("configs/default.yaml"), help="the settings under test")
     args = p.parse_args()
     names = [c["clip"] for c in json.loads((args.clips / "manifest.json").read_text())["clips"]]
     total = Score()
@@ -36,7 +37,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="e2e-"))
     per_clip = {}
     for name in names:
-        base = bundled_defaults()  # the demo's thresholds for the bundled detector
+        base = load_config(args.config)  # the shipped settings, as run and the demo use them
         out = work / f"{name}.events.jsonl"
         cfg = base.model_copy(
             update={

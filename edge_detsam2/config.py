@@ -23,7 +23,8 @@ from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
 #: Models shipped with the package (trained on simulated tables; see README "Models").
 MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 BUNDLED_PREFIX = "@models/"
-BUNDLED_DETECTOR = "yolov8n-billiards.onnx"
+BUNDLED_DETECTOR = "yolov8p-balls.onnx"
+BUNDLED_IDENTITY = "ball-identity.onnx"
 BUNDLED_SAM2 = "sam2-slim-256.pt"
 
 
@@ -92,8 +93,15 @@ class DetectorSection(_Model):
     runtime: Literal["weights", "onnx", "engine"] = Field(
         "weights", description="weights: run the file as given. onnx/engine: the artifact 'export' built from it."
     )
+    identity: Path | None = Field(
+        Path(BUNDLED_PREFIX + BUNDLED_IDENTITY),
+        validate_default=True,
+        description="Ball-identity classifier (ONNX, 'train identity') naming the detector's 'ball' boxes from "
+        "full-resolution crops; null: the detector's own classes name the balls.",
+    )
+    ball_class: str = Field("ball", description="The detector class that the identity classifier names.")
 
-    _bundled = field_validator("weights", mode="before")(bundled)
+    _bundled = field_validator("weights", "identity", mode="before")(bundled)
 
 
 class SamSection(_Model):

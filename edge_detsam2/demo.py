@@ -39,18 +39,6 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run)
 
 
-def bundled_defaults() -> Any:
-    """Built-in defaults, with detection thresholds matched to the bundled detector, whose ball
-    scores are low (README "Models": 27 epochs on CPU, held-out mAP50 0.24)."""
-    from edge_detsam2.config import AppConfig
-
-    cfg = AppConfig()
-    tracker = cfg.perception.tracker.model_copy(
-        update={"detect_interval": 5, "detect_confidence": 0.15, "new_object_confidence": 0.2}
-    )
-    return cfg.model_copy(update={"perception": cfg.perception.model_copy(update={"tracker": tracker})})
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +114,7 @@ class _Subscriber:
 
 def run(args: argparse.Namespace) -> int:
     from edge_detsam2.cli import main as cli_main
-    from edge_detsam2.config import load_config
+    from edge_detsam2.config import AppConfig, load_config
     from edge_detsam2.daemon.daemon import Daemon
     from edge_detsam2.evaluation.matching import score_events
     from edge_detsam2.events.types import Event, read_events_jsonl
@@ -152,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--clip {clip}: needs the simulated clip's .mp4 and .table.yaml beside it")
     if args.max_frames is not None:
         clip = _trim(clip, out / "clip_trimmed.mp4", args.max_frames)
-    cfg = load_config(args.config) if args.config else bundled_defaults()
+    cfg = load_config(args.config) if args.config else AppConfig()  # built-in defaults == configs/default.yaml
     workdir = Path(tempfile.mkdtemp(prefix="edge-detsam2-demo-"))
     broker = None
     if args.broker:
@@ -250,4 +238,4 @@ def _trim(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-__all__ = ["add_parser", "bundled_defaults", "run"]
+__all__ = ["add_parser", "run"]

@@ -90,6 +90,7 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self._perception = perception
+        self._perception_obj: Perception | None = perception  # the one in use, for stats
         self._stop = threading.Event()
         self._beat = time.monotonic()
         self._started = time.monotonic()
@@ -136,6 +137,7 @@ class Daemon:
             "frames": self.frames,
             "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0,
             "stage_ms": stages,
+            "label_changes": getattr(self._perception_obj, "label_changes", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,
@@ -189,6 +191,7 @@ class Daemon:
         logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
         self.notifier.status("loading models")
         perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0, cfg.export)
+        self._perception_obj = perception
         first_seq = outbox.last_seq() + 1
         self.engine = EventEngine(self.table, cfg.events, table_id=table_id, first_seq=first_seq)
         logger.info(

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 class Perception(Protocol):
     stage_ms: dict[str, float]
+    label_changes: int
 
     def step(self, frame: Frame) -> TrackFrame: ...
 
@@ -44,6 +45,7 @@ class TracksReplay:
         self._it: Iterator[TrackFrame] = read_tracks(cfg.tracks_file)
         self._next: TrackFrame | None = next(self._it, None)
         self.stage_ms: dict[str, float] = {}
+        self.label_changes = 0
 
     def step(self, frame: Frame) -> TrackFrame:
         t0 = time.perf_counter()
@@ -79,6 +81,10 @@ class Sam2Perception:
                 imgsz=cfg.detector.imgsz,
                 device=cfg.device,
             )
+            if cfg.detector.identity is not None:
+                from edge_detsam2.detector.identity import IdentifiedDetector, IdentityClassifier
+
+                det = IdentifiedDetector(det, IdentityClassifier(cfg.detector.identity), ball_class=cfg.detector.ball_class)
         elif cfg.sam2.bank is None:
             raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
         spec = ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device)
@@ -90,6 +96,11 @@ class Sam2Perception:
         self._timed = _TimedDetector(det) if det is not None else None
         self.tracker = Tracker(session, self._timed, cfg.tracker, fps)
         self.stage_ms: dict[str, float] = {}
+
+    @property
+    def label_changes(self) -> int:
+        """Renames of live tracks by their identity vote (logged; counted in stats)."""
+        return self.tracker.label_changes
 
     def step(self, frame: Frame) -> TrackFrame:
         from edge_detsam2.tracker.tracker import to_track_frame

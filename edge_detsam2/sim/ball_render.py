@@ -32,6 +32,9 @@ WHITE = np.array((236, 232, 220), dtype=np.float32)
 STRIPE_HALF_HEIGHT = 0.5  # |z| in body frame below which a striped ball shows its colour
 NUMBER_DISC_COS = float(np.cos(0.42))  # angular radius of the white number disc
 LIGHT = np.array([-0.3, -0.4, 1.0]) / np.linalg.norm([-0.3, -0.4, 1.0])
+CUE_DOT_COS = float(np.cos(0.16))  # angular radius of a measles cue ball's red dots
+CUE_LOGO_COS = (float(np.cos(0.25)), float(np.cos(0.38)))  # a red ring logo on one side
+CUE_MARK_RGB = np.array((200, 30, 40), dtype=np.float32)
 HALF = (LIGHT + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(LIGHT + np.array([0.0, 0.0, 1.0]))
 
 
@@ -59,6 +62,8 @@ class BallAppearance:
 
     number: int
     rotation: F64
+    rgb: tuple[float, float, float] | None = None  # base colour; None: the standard palette
+    mark: str = "plain"  # cue ball only: plain, dots (six red dots) or logo (one red ring)
 
     @property
     def striped(self) -> bool:
@@ -66,7 +71,7 @@ class BallAppearance:
 
     @property
     def colour(self) -> F32:
-        base = BALL_COLOURS_RGB[self.number - 8 if self.number >= 9 else self.number]
+        base = self.rgb or BALL_COLOURS_RGB[self.number - 8 if self.number >= 9 else self.number]
         return np.array(base, dtype=np.float32)
 
     def spin(self, w_radps: F64, dt_s: float) -> None:
@@ -107,7 +112,13 @@ class BallPainter:
         out = np.empty((len(p), 3), dtype=np.float32)
         out[:] = ball.colour
         if ball.number == 0:
-            out[:] = WHITE
+            out[:] = ball.colour
+            if ball.mark == "dots":
+                dots = np.abs(p) > CUE_DOT_COS
+                out[dots.any(axis=1)] = CUE_MARK_RGB
+            elif ball.mark == "logo":
+                ring = (p[:, 0] > CUE_LOGO_COS[1]) & (p[:, 0] < CUE_LOGO_COS[0])
+                out[ring] = CUE_MARK_RGB
             return out
         if ball.striped:
             out[np.abs(p[:, 2]) > STRIPE_HALF_HEIGHT] = WHITE

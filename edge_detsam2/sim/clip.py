@@ -25,7 +25,9 @@ from edge_detsam2.sim.cue_render import cue_alpha, tip_gap_m
 from edge_detsam2.sim.groundtruth import clip_events
 from edge_detsam2.sim.masks import InstanceMask, frame_masks_json
 from edge_detsam2.sim.physics import BallKinematics, PhysicsClip, ball_number, simulate_physics
-from edge_detsam2.sim.table_render import pick_felt, render_background
+from edge_detsam2.sim.look import Look, ball_colour, draw_look
+from edge_detsam2.sim.people import bridge_hand, draw_arms, render_arm
+from edge_detsam2.sim.table_render import render_background
 from edge_detsam2.sim.yolo_dataset import YoloDatasetWriter
 from edge_detsam2.tracks import TrackedObject, TrackFrame
 
@@ -50,6 +52,7 @@ class ClipOptions:
     perspective: float = 1.0
     yolo_every: int = 10
     video: bool = True  # False: ground truth only (tracks, events, table), no rendering
+    domain: str = "wide"  # look randomisation: wide (sim-to-real) or narrow (green studio table)
 
 
 @dataclass(frozen=True)
@@ -80,21 +83,34 @@ def calibration_for(name: str, physics: PhysicsClip, camera: CameraModel) -> Tab
 class _Renderer:
     """Per-clip rendering state: background, ball orientations, noise bank."""
 
-    def __init__(self, rng: np.random.Generator, physics: PhysicsClip, camera: CameraModel) -> None:
-        self.physics, self.camera, self.rng = physics, camera, rng
+    def __init__(self, rng: np.random.Generator, physics: PhysicsClip, camera: CameraModel, look: Look) -> None:
+        self.physics, self.camera, self.rng, self.look = physics, camera, rng, look
         self.background = render_background(
             rng,
             camera,
             length_m=physics.length_m,
             width_m=physics.width_m,
             pockets_m=physics.pockets_m,
-            felt_rgb=pick_felt(rng),
+            look=look,
         )
         self.vignette = camera.vignette()
         shape = (camera.height, camera.width, 3)
-        self.noise = [rng.standard_normal(shape, dtype=np.float32) * camera.noise_sigma for _ in range(NOISE_BANK)]
+        self.noise = [rng.standard_normal(shape, dtype=np.float32) * look.noise_sigma for _ in range(NOISE_BANK)]
         self.painter = BallPainter()
-        self.balls = {label: BallAppearance(ball_number(label), random_orientation(rng)) for label in physics.labels}
+        self.balls = {
+            label: BallAppearance(
+                ball_number(label),
+                random_orientation(rng),
+                ball_colour(look, ball_number(label)),
+                look.cue_ball_mark if label == "cue_ball" else "plain",
+            )
+            for label in physics.labels
+        }
+        self.arms = draw_arms(
+            rng, look, length_m=physics.length_m, width_m=physics.width_m, end_t_s=physics.end_t_s, shots=len(physics.shots)
+        )
+        self.bridge_side = [float(rng.choice([-1.0, 1.0])) for _ in physics.shots]
+        self.defocus = look.defocus_sigma_px * camera.width / 1280
 
     def subsample_centres(self, label: str, t: float, kin: BallKinematics) -> F64:
         speed_px = float(np.hypot(*kin.v_mps)) * float(self.camera.homography.pixels_per_metre(kin.xy_m)[0])
@@ -138,7 +154,7 @@ class _Renderer:
             sprites.append((oid, label, x0, y0, rgb, alpha))
         for _, _, x0, y0, rgb, alpha in sprites:
             _composite(img, x0, y0, rgb, alpha)
-        cue_a = self._draw_cue(img, t)
+        cue_a = self._draw_occluders(img, t)
         masks = []
         for oid, label, x0, y0, _, alpha in sprites:
             m = alpha > 0.5
@@ -157,8 +173,14 @@ class _Renderer:
             if inst is not None:
                 masks.append(inst)
         img *= self.vignette
+        if self.defocus > 0.05:
+            img = cv2.GaussianBlur(img, (0, 0), self.defocus)
         img += self.noise[int(self.rng.integers(NOISE_BANK))]
-        return np.clip(img, 0, 255).astype(np.uint8), objects, masks, disc_area
+        out = np.clip(img, 0, 255).astype(np.uint8)
+        if self.look.jpeg_quality:
+            ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.look.jpeg_quality])
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
+        return out, objects, masks, disc_area
 
     def _shadow(self, img: F32, centre: F64, r: float) -> None:
         c = centre + np.array([0.12, 0.18]) * r
@@ -169,26 +191,37 @@ class _Renderer:
         shade = 1.0 - 0.45 * np.clip(1.0 - d2, 0.0, 1.0)
         _multiply(img, x0, y0, shade)
 
-    def _draw_cue(self, img: F32, t: float) -> F32 | None:
-        for shot in self.physics.shots:
+    def _draw_occluders(self, img: F32, t: float) -> F32 | None:
+        """Arms at the rails, then the bridge hand and the cue; returns their joint coverage."""
+        cover: F32 | None = None
+        shape = img.shape[:2]
+        layers = [
+            render_arm(self.camera.homography, shape, self.look, np.array(arm.hand_m), np.array(arm.direction))
+            for arm in self.arms
+            if arm.t0_s <= t <= arm.t1_s
+        ]
+        layers += self._cue_layers(t, shape)
+        for a, colour in layers:
+            img *= 1.0 - a[..., None]
+            img += colour * a[..., None]
+            cover = a if cover is None else np.maximum(cover, a)
+        return cover
+
+    def _cue_layers(self, t: float, shape: tuple[int, ...]) -> list[tuple[F32, F32]]:
+        for k, shot in enumerate(self.physics.shots):
             gap = tip_gap_m(t - shot.strike_t_s)
             if gap is None:
                 continue
             ball = self.physics.state("cue_ball", shot.strike_t_s - 1e-6)
             phi = np.deg2rad(shot.phi_deg)
             direction = np.array([np.sin(phi), np.cos(phi)])  # pooltool (cos, sin) in table (X, Y)
-            a, colour = cue_alpha(
-                self.camera.homography,
-                img.shape[:2],
-                ball.xy_m,
-                direction,
-                gap,
-                self.physics.ball_radius_m,
-            )
-            img *= 1.0 - a[..., None]
-            img += colour * a[..., None]
-            return a
-        return None
+            h = self.camera.homography
+            layers = []
+            if self.look.bridge_hand:
+                layers.append(bridge_hand(h, (shape[0], shape[1]), self.look, ball.xy_m, direction, self.bridge_side[k]))
+            layers.append(cue_alpha(h, (shape[0], shape[1]), ball.xy_m, direction, gap, self.physics.ball_radius_m))
+            return layers
+        return []
 
 
 def _track_object(label: str, xy_m: F64, h: Homography, radius_m: float) -> TrackedObject:
@@ -284,7 +317,8 @@ def render_clip(
                     TrackFrame(i, i / opts.fps, tuple(_exact_objects(physics, camera, i / opts.fps))).to_json() + "\n"
                 )
         return ClipResult(name, n_frames, len(events), time.perf_counter() - t0, paths)
-    renderer = _Renderer(rng, physics, camera)
+    look = draw_look(np.random.default_rng(seed.spawn(1)[0]), domain=opts.domain)
+    renderer = _Renderer(rng, physics, camera, look)
     pockets_px = [
         (
             p.px[0],

@@ -42,8 +42,25 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="scale each clip's resolution by 0.75, 1 or 1.5 (seeded)",
     )
+    p.add_argument(
+        "--domain",
+        default="wide",
+        help="appearance randomisation: wide (cloths, lamps, pockets, ball sets, people, blur, JPEG; "
+        "the sim-to-real domain) or narrow (the original green studio table)",
+    )
     p.add_argument("--no-video", action="store_true", help="ground truth only (tracks, events, table): no rendering")
     p.add_argument("--yolo-dataset", type=Path, default=None, help="also write an ultralytics dataset here")
+    p.add_argument(
+        "--yolo-classes",
+        default="identity",
+        help="dataset classes: identity (16 balls + pocket) or ball (ball + pocket, for the bundled detector)",
+    )
+    p.add_argument("--crops", type=Path, default=None, help="also write identity-classifier crops here")
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="dataset images get random lens distortion (boxes follow) and JPEG quality",
+    )
     p.add_argument(
         "--yolo-every",
         type=int,
@@ -71,9 +88,12 @@ def _validate(args: argparse.Namespace) -> None:
         ),
         (1.0 <= args.fps <= 240.0, "--fps must be between 1 and 240"),
         (args.layout in LAYOUTS, f"--layout must be one of {', '.join(LAYOUTS)}"),
+        (args.domain in ("wide", "narrow"), "--domain must be wide or narrow"),
         (0.0 <= args.perspective <= 3.0, "--perspective must be between 0 and 3"),
         (args.yolo_every >= 1, "--yolo-every must be >= 1"),
         (not (args.no_video and args.yolo_dataset), "--yolo-dataset needs rendered frames; drop --no-video"),
+        (args.yolo_classes in ("identity", "ball"), "--yolo-classes must be identity or ball"),
+        (args.crops is None or args.yolo_dataset is not None, "--crops samples the --yolo-dataset frames; add it"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -96,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     from edge_detsam2.sim.yolo_dataset import YoloDatasetWriter
 
     args.outdir.mkdir(parents=True, exist_ok=True)
-    yolo = YoloDatasetWriter(args.yolo_dataset) if args.yolo_dataset else None
+    yolo = (
+        YoloDatasetWriter(
+            args.yolo_dataset, classes=args.yolo_classes, crops=args.crops, augment=args.augment, seed=args.seed
+        )
+        if args.yolo_dataset
+        else None
+    )
     n_val = max(1, round(args.clips * 0.2)) if args.clips > 1 else 0
     total_frames, total_s, manifest = 0, 0.0, []
     with Progress(args.clips, "simulate") as progress:
@@ -115,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 perspective=args.perspective,
                 yolo_every=args.yolo_every,
                 video=not args.no_video,
+                domain=args.domain,
             )
             name = f"clip_{k:03d}"
             split = ("val" if k >= args.clips - n_val else "train") if n_val else ("val" if k % 5 == 4 else "train")
@@ -142,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if yolo is not None:
         data_yaml = yolo.finish()
         print(f"yolo dataset: {data_yaml} ({yolo.counts['train']} train, {yolo.counts['val']} val images)")
+        if args.crops is not None:
+            print(f"identity crops: {args.crops} ({yolo.crop_counts['train']} train, {yolo.crop_counts['val']} val)")
     (args.outdir / "manifest.json").write_text(json.dumps({"seed": args.seed, "clips": manifest}, indent=1) + "\n")
     rate = total_frames / max(total_s, 1e-9)
     print(f"rendered {total_frames} frames in {total_s:.1f} s ({rate:.1f} frames/s)")

@@ -9,6 +9,8 @@ re-propagated. ``max_inference_state_frames`` becomes the fixed memory of SAM2 i
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,11 +20,11 @@ class TrackerParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     detect_interval: int = Field(
-        30, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
+        1, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
     )
-    detect_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Detections below this score are ignored.")
+    detect_confidence: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are ignored.")
     new_object_confidence: float = Field(
-        0.6, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
+        0.5, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
     )
     skip_classes: tuple[str, ...] = Field((), description="Detector classes never tracked (e.g. cue, hand).")
     static_classes: tuple[str, ...] = Field(
@@ -39,4 +41,23 @@ class TrackerParams(BaseModel):
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )
     max_cond_frames: int = Field(4, ge=1, le=64, description="Prompted frames kept in memory per object.")
+    prompt: Literal["box", "mask"] = Field(
+        "mask",
+        description="How a detection prompts SAM2: box (two corner points) or mask (the ellipse inscribed in the box, "
+        "SAM2's mask_inputs; for balls nearly the true mask).",
+    )
+    reprompt_every_detection: bool = Field(
+        True, description="Re-prompt every matched object on every detection frame, not only drifted ones."
+    )
+    match_classes: bool = Field(
+        False,
+        description="Match detections to tracks only within the same class. Off: match by position and let the "
+        "identity vote name the track (a wrong class never breaks a track).",
+    )
+    identity_switch_margin: float = Field(
+        1.5, ge=0.0, description="A track is renamed only when another identity leads its vote by this much."
+    )
+    unique_identities: bool = Field(
+        True, description="Each identity names at most one live track (a ball set has one ball of each number)."
+    )
     max_objects: int = Field(32, ge=1, le=256, description="Most objects tracked at once; more detections are ignored.")

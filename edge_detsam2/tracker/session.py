@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 #: ImageNet normalisation used by SAM2's frame loader.
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
+#: Logits within ±this of 0 count as partial coverage when the centroid is computed.
+SOFT_LOGIT = 10.0
 #: A frame index far beyond any stream: track_step caps object pointers at min(num_frames, 16).
 _UNBOUNDED_FRAMES = 2**31 - 1
 
@@ -93,6 +95,8 @@ class TrackedMasks:
 
     def centroids_px(self) -> NDArray[np.float64]:
         """Sub-pixel centroid (x, y) per object in video pixels from the low-res masks; NaN if empty."""
+        import cv2
+
         logits = self.mask_logits[:, 0].float().cpu().numpy()
         h, w = logits.shape[1:]
         sy, sx = self.video_size[0] / h, self.video_size[1] / w
@@ -101,8 +105,13 @@ class TrackedMasks:
         for i, lg in enumerate(logits):
             m = lg > 0
             if m.any():
+                # Sub-cell centroid: cells next to the mask weigh by their logit (a small ball covers
+                # two or three low-res cells, and its edge cells carry where it lies inside them).
+                near = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+                wgt = np.where(near, np.clip((lg + SOFT_LOGIT) / (2 * SOFT_LOGIT), 0.0, 1.0), 0.0)
+                cx, cy = (xs * wgt).sum() / wgt.sum(), (ys * wgt).sum() / wgt.sum()
                 # align_corners=False: low-res cell centre j maps to (j + 0.5) * scale - 0.5 in video pixels
-                out[i] = ((xs[m].mean() + 0.5) * sx - 0.5, (ys[m].mean() + 0.5) * sy - 0.5)
+                out[i] = ((cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
         return out
 
 
@@ -126,7 +135,7 @@ class StreamingSession:
         self.keep_non_cond = max(int(model.num_maskmem), int(model.max_obj_ptrs_in_encoder))
         model.max_cond_frames_in_attn = max_cond_frames
         self._objects: dict[int, _Object] = {}
-        self._prompts: dict[int, tuple[NDArray[np.float64], str]] = {}
+        self._prompts: dict[int, tuple[NDArray[np.float64], str, bool]] = {}
         self._maskmem_pos_enc: list[Any] | None = None
         self.frame_idx = -1
         self.video_size: tuple[int, int] | None = None
@@ -138,13 +147,27 @@ class StreamingSession:
     def object_ids(self) -> tuple[int, ...]:
         return tuple(self._objects)
 
-    def add_box(self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "") -> None:
-        """Prompt object ``obj_id`` with a box (video pixels) on the next frame; new ids start tracking."""
+    def add_box(
+        self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "", *, as_mask: bool = False
+    ) -> None:
+        """Prompt object ``obj_id`` with a box (video pixels) on the next frame; new ids start tracking.
+
+        ``as_mask``: give SAM2 the ellipse inscribed in the box as a mask prompt (``mask_inputs``)
+        instead of the box's two corner points; for balls that ellipse is nearly the true mask.
+        """
         box = np.asarray(box_xyxy, dtype=np.float64).reshape(4)
         if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
             raise TrackerError(f"object {obj_id}: box {box.tolist()} must be finite [x1, y1, x2, y2] with x2>x1, y2>y1")
         old = self._objects.get(obj_id)
-        self._prompts[obj_id] = (box, label or (old.label if old else str(obj_id)))
+        self._prompts[obj_id] = (box, label or (old.label if old else str(obj_id)), as_mask)
+
+    def set_label(self, obj_id: int, label: str) -> None:
+        """Rename a tracked object (its identity vote changed); no effect on its memory."""
+        if obj_id in self._objects:
+            self._objects[obj_id].label = label
+        if obj_id in self._prompts:
+            box, _, as_mask = self._prompts[obj_id]
+            self._prompts[obj_id] = (box, label, as_mask)
 
     def remove(self, obj_id: int) -> None:
         """Stop tracking ``obj_id`` and free its memory."""
@@ -167,10 +190,10 @@ class StreamingSession:
         with torch.inference_mode():
             backbone_out = self.encoder(self._preprocess(frame_rgb))
             results: dict[int, dict[str, Any]] = {}
-            for obj_id, (box, label) in self._prompts.items():
+            for obj_id, (box, label, as_mask) in self._prompts.items():
                 obj = self._objects.setdefault(obj_id, _Object(obj_id, label))
                 obj.label = label
-                results[obj_id] = self._run(backbone_out, [obj], t, box)[0]
+                results[obj_id] = self._run(backbone_out, [obj], t, box, as_mask)[0]
             self._prompts.clear()
             for group in self._groups(exclude=set(results)):
                 for obj, out in zip(group, self._run(backbone_out, group, t, None), strict=True):
@@ -230,14 +253,37 @@ class StreamingSession:
         _, feats, pos, sizes = self.model._prepare_backbone_features(expanded)
         return feats, pos, sizes
 
+    def _ellipse_mask(self, box: NDArray[np.float64]) -> Any:
+        """(1, 1, S, S) float mask: the ellipse inscribed in ``box`` at the model's input size."""
+        import cv2
+        import torch
+
+        assert self.video_size is not None
+        h, w = self.video_size
+        s = self.image_size
+        sx, sy = s / w, s / h
+        m = np.zeros((s, s), dtype=np.uint8)
+        centre = (round((box[0] + box[2]) / 2 * sx * 16), round((box[1] + box[3]) / 2 * sy * 16))
+        axes = (max(1, round((box[2] - box[0]) / 2 * sx * 16)), max(1, round((box[3] - box[1]) / 2 * sy * 16)))
+        cv2.ellipse(m, centre, axes, 0, 0, 360, 1, -1, cv2.LINE_8, shift=4)
+        return torch.from_numpy(m).float().view(1, 1, s, s).to(self.device)
+
     def _run(
-        self, backbone_out: dict[str, Any], objs: list[_Object], t: int, box: NDArray[np.float64] | None
+        self,
+        backbone_out: dict[str, Any],
+        objs: list[_Object],
+        t: int,
+        box: NDArray[np.float64] | None,
+        as_mask: bool = False,
     ) -> list[dict[str, Any]]:
         import torch
 
         feats, pos, sizes = self._features(backbone_out, len(objs))
         point_inputs = None
-        if box is not None:
+        mask_inputs = None
+        if box is not None and as_mask:
+            mask_inputs = self._ellipse_mask(box)
+        elif box is not None:
             assert self.video_size is not None
             h, w = self.video_size
             pts = torch.tensor(box, dtype=torch.float32).reshape(1, 2, 2)
@@ -253,7 +299,7 @@ class StreamingSession:
             current_vision_pos_embeds=pos,
             feat_sizes=sizes,
             point_inputs=point_inputs,
-            mask_inputs=None,
+            mask_inputs=mask_inputs,
             output_dict=_batched_dict(objs),
             num_frames=_UNBOUNDED_FRAMES,
             track_in_reverse=False,

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.detector.types import Detections
 from edge_detsam2.tracker.association import associate, box_iou
+from edge_detsam2.tracker.identity import IdentityVotes, evidence_of
 from edge_detsam2.tracker.params import TrackerParams
 from edge_detsam2.tracker.session import StreamingSession, TrackedMasks
 from edge_detsam2.tracks import TrackedObject, TrackFrame
@@ -43,7 +44,12 @@ class Tracker:
         self._last_seen: dict[int, int] = {o: 0 for o in session.object_ids}
         self._static = Detections.empty()
         self._frame = -1
+        self.votes = IdentityVotes(switch_margin=params.identity_switch_margin, unique=params.unique_identities)
 
+    @property
+    def label_changes(self) -> int:
+        """How many times a live track was renamed by its identity vote (stats)."""
+        return self.votes.changes
     def step(self, frame_rgb: NDArray[np.uint8]) -> TrackerOutput:
         self._frame += 1
         dets = None
@@ -74,14 +80,17 @@ class Tracker:
             trk_ids = tuple(i for i, k in zip(last.obj_ids, ok, strict=True) if k)
             trk_boxes = boxes[ok]
             trk_labels = tuple(lb for lb, k in zip(last.labels, ok, strict=True) if k)
+        labels_for_match = balls.labels if p.match_classes else ("ball",) * len(balls)
+        trk_for_match = trk_labels if p.match_classes else ("ball",) * len(trk_labels)
         matches = associate(
-            balls.boxes, balls.labels, trk_boxes, trk_labels, min_iou=p.match_iou, max_distance=p.match_distance
+            balls.boxes, labels_for_match, trk_boxes, trk_for_match, min_iou=p.match_iou, max_distance=p.match_distance
         )
         matched = {d for d, _, _ in matches}
         for d, t, iou in matches:
-            if iou < p.reanchor_iou:
-                self.session.add_box(trk_ids[t], balls.boxes[d], balls.labels[d])
-        # Unmatched detections go first to unmatched objects of the same class (nearest first):
+            self._vote(trk_ids[t], balls, d)
+            if iou < p.reanchor_iou or p.reprompt_every_detection:
+                self._prompt_one(trk_ids[t], balls.boxes[d])
+        # Unmatched detections go first to unmatched objects of the same identity (nearest first):
         # a fast ball's box may be far from its last mask, or the mask may be lost. Only
         # detections left over after that start new objects (several instances of a class).
         free = {t for t in range(len(trk_ids))} - {t for _, t, _ in matches}
@@ -97,12 +106,23 @@ class Tracker:
             if candidates:
                 obj = min(candidates, key=lambda c: _distance(c[2], balls.boxes[d]))
                 spare.remove(obj)
-                self.session.add_box(obj[0], balls.boxes[d], balls.labels[d])
+                self._vote(obj[0], balls, d)
+                self._prompt_one(obj[0], balls.boxes[d])
             elif len(tracked) < p.max_objects:
-                self.session.add_box(self._next_id, balls.boxes[d], balls.labels[d])
+                self._vote(self._next_id, balls, d)
+                self._prompt_one(self._next_id, balls.boxes[d])
                 tracked.add(self._next_id)
                 self._last_seen[self._next_id] = self._frame
                 self._next_id += 1
+        for obj_id, label in self.votes.decide().items():
+            self.session.set_label(obj_id, label)
+
+    def _vote(self, obj_id: int, dets: Detections, d: int) -> None:
+        probs = None if dets.identity is None else dets.identity[d]
+        self.votes.observe(obj_id, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
+
+    def _prompt_one(self, obj_id: int, box: NDArray[np.float64]) -> None:
+        self.session.add_box(obj_id, box, self.votes.labels.get(obj_id, ""), as_mask=self.params.prompt == "mask")
 
     def _retire_absent(self, masks: TrackedMasks) -> None:
         limit = math.ceil(self.params.absent_s * self.fps)
@@ -111,6 +131,7 @@ class Tracker:
                 self._last_seen[obj_id] = self._frame
             elif self._frame - self._last_seen[obj_id] > limit:
                 self.session.remove(obj_id)
+                self.votes.forget(obj_id)
                 del self._last_seen[obj_id]
 
 

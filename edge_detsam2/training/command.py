@@ -16,14 +16,32 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     d = tsub.add_parser("detector", help="ultralytics YOLO on a 'simulate --yolo-dataset' set (or your own)")
     d.add_argument("--data", type=Path, required=True, help="ultralytics data.yaml")
     d.add_argument("--out", type=Path, required=True, help="where to write the best weights (.pt)")
-    d.add_argument("--model", default="yolov8n", help="yolov8n, yolov8s, or a .pt to fine-tune (default yolov8n)")
+    d.add_argument("--model", default="yolov8n", help="yolov8p (pico: n's depth at half its width), yolov8n, yolov8s, or a .pt to fine-tune (default yolov8n)")
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--imgsz", type=int, default=640)
     d.add_argument("--batch", type=int, default=8)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="cpu")
     d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--patience", type=int, default=50, help="stop after this many epochs without improvement")
+    d.add_argument("--hours", type=float, default=None, help="time budget; ultralytics fits the epochs into it")
+    d.add_argument("--square", action="store_true", help="square mosaic batches instead of rect (letterboxed) ones")
+    d.add_argument("--no-cache", action="store_true", help="do not keep decoded images in RAM")
+    d.add_argument(
+        "--workdir", type=Path, default=None, help="keep the run here (last.pt every epoch) so --resume can go on"
+    )
+    d.add_argument("--resume", action="store_true", help="go on with the interrupted run in --workdir")
     d.set_defaults(func=run_detector)
+    i = tsub.add_parser("identity", help="ball-identity classifier on 'simulate --crops' crops (ONNX out)")
+    i.add_argument("--crops", type=Path, required=True, help="directory written by 'simulate --crops'")
+    i.add_argument("--out", type=Path, required=True, help="ONNX model to write (sidecar .json beside it)")
+    i.add_argument("--epochs", type=int, default=30)
+    i.add_argument("--batch", type=int, default=128)
+    i.add_argument("--lr", type=float, default=3e-3)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this (s)")
+    i.add_argument("--resume", action="store_true", help="go on from the checkpoint beside --out")
+    i.set_defaults(func=run_identity)
     s = tsub.add_parser("sam2", help="train or fine-tune SAM2 on simulated clips with ground-truth masks")
     s.add_argument("--clips", type=Path, required=True, help="directory written by 'edge-detsam2 simulate'")
     s.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt, {'model': state_dict})")
@@ -52,6 +70,8 @@ def run_detector(args: argparse.Namespace) -> int:
 
     if args.epochs < 1 or args.imgsz < 32 or args.batch < 1:
         raise UsageError("--epochs, --batch must be >= 1 and --imgsz >= 32")
+    if args.resume and args.workdir is None:
+        raise UsageError("--resume needs --workdir: the directory of the interrupted run")
     recipe = train_detector(
         args.data,
         args.out,
@@ -62,8 +82,33 @@ def run_detector(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         workers=args.workers,
+        patience=args.patience,
+        rect=not args.square,
+        hours=args.hours,
+        workdir=args.workdir,
+        resume=args.resume,
+        cache=not args.no_cache,
     )
     print(json.dumps({k: recipe[k] for k in ("val", "train_seconds")}, indent=1))
+    return 0
+
+
+def run_identity(args: argparse.Namespace) -> int:
+    from edge_detsam2.training.identity import train_identity
+
+    if args.epochs < 1 or args.batch < 1 or args.lr <= 0:
+        raise UsageError("--epochs and --batch must be >= 1, --lr > 0")
+    recipe = train_identity(
+        args.crops,
+        args.out,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        resume=args.resume,
+        time_budget_s=args.time_budget,
+    )
+    print(json.dumps({k: recipe[k] for k in ("val_accuracy", "train_seconds", "train_crops")}, indent=1))
     return 0
 
 

@@ -1,0 +1,80 @@
+"""A track's identity is voted over its observations, never taken from one detection.
+
+Det-SAM2 names an object after the class of the detection that prompted it, so one wrong
+detection renames a ball for good. Here every detection matched to a track adds its
+evidence (the identity classifier's probabilities, or its class score for a detector that
+names classes itself); the track's label is the leader of the vote, and it changes only
+when another label leads by more than ``switch_margin`` (one confident detection is worth
+at most 1). With ``unique`` (a ball set has one ball of each identity) tracks are assigned
+labels jointly so two live tracks do not carry the same name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class IdentityVotes:
+    """Per-track vote tallies and current labels; ``changes`` counts renames of live tracks."""
+
+    def __init__(self, *, switch_margin: float = 1.5, unique: bool = True) -> None:
+        self.switch_margin, self.unique = switch_margin, unique
+        self._votes: dict[int, dict[str, float]] = {}
+        self.labels: dict[int, str] = {}
+        self.changes = 0
+
+    def observe(self, obj_id: int, evidence: dict[str, float]) -> None:
+        """Add one detection's evidence (label -> weight in [0, 1]) to track ``obj_id``."""
+        tally = self._votes.setdefault(obj_id, defaultdict(float))
+        for label, w in evidence.items():
+            tally[label] += float(w)
+        if obj_id not in self.labels and tally:
+            self.labels[obj_id] = max(tally, key=tally.__getitem__)
+
+    def forget(self, obj_id: int) -> None:
+        self._votes.pop(obj_id, None)
+        self.labels.pop(obj_id, None)
+
+    def decide(self) -> dict[int, str]:
+        """Re-decide every track's label from its tally; returns the labels that changed."""
+        wanted = self._joint() if self.unique else {o: max(v, key=v.__getitem__) for o, v in self._votes.items() if v}
+        changed = {}
+        for obj_id, label in wanted.items():
+            current = self.labels.get(obj_id)
+            tally = self._votes[obj_id]
+            if current is None:
+                self.labels[obj_id] = label
+            elif label != current and tally[label] > tally.get(current, 0.0) + self.switch_margin:
+                logger.info("track %d renamed %s -> %s (votes %.1f vs %.1f)", obj_id, current, label,
+                            tally[label], tally.get(current, 0.0))
+                self.labels[obj_id] = label
+                self.changes += 1
+                changed[obj_id] = label
+        return changed
+
+    def _joint(self) -> dict[int, str]:
+        """Labels maximising the total vote with each label used at most once (Hungarian)."""
+        from scipy.optimize import linear_sum_assignment
+
+        ids = [o for o, v in self._votes.items() if v]
+        names = sorted({lb for o in ids for lb in self._votes[o]})
+        if not ids:
+            return {}
+        score = np.array([[self._votes[o].get(lb, 0.0) for lb in names] for o in ids])
+        rows, cols = linear_sum_assignment(-score)
+        out = {ids[r]: names[c] for r, c in zip(rows, cols, strict=True)}
+        for o in ids:  # more tracks than names: the rest keep their own leader
+            out.setdefault(o, max(self._votes[o], key=self._votes[o].__getitem__))
+        return out
+
+
+def evidence_of(label: str, score: float, probs: np.ndarray | None, names: tuple[str, ...]) -> dict[str, float]:
+    """One detection's vote: the classifier's probabilities, else its class at its score."""
+    if probs is not None and len(names) and float(probs.sum()) > 0:
+        return {n: float(p) for n, p in zip(names, probs, strict=True) if p > 1e-3}
+    return {label: float(score)}

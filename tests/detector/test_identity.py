@@ -1,0 +1,93 @@
+"""Ball identity from crops: crop geometry, the training command, the ONNX classifier at runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from edge_detsam2.cli import main  # noqa: E402
+from edge_detsam2.detector.identity import (  # noqa: E402
+    CROP_PX,
+    IdentifiedDetector,
+    IdentityClassifier,
+    IdentityError,
+    crop_boxes,
+)
+from edge_detsam2.detector.types import Detections  # noqa: E402
+from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ball_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A class-agnostic dataset with identity crops, from the real simulate command."""
+    out = tmp_path_factory.mktemp("balls")
+    args = ["simulate", str(out), "--clips", "2", "--shots", "1", "--width", "640", "--height", "360", "--seed", "21"]
+    extra = ["--yolo-dataset", str(out / "yolo"), "--yolo-classes", "ball", "--crops", str(out / "crops")]
+    assert main([*args, *extra, "--yolo-every", "20", "--augment"]) == 0
+    return out
+
+
+def test_crop_is_centred_on_the_box_at_full_resolution() -> None:
+    img = np.zeros((200, 300, 3), dtype=np.uint8)
+    cv2.circle(img, (120, 80), 10, (255, 0, 0), -1)
+    crop = crop_boxes(img, np.array([[110.0, 70.0, 130.0, 90.0]]))[0]
+    assert crop.shape == (CROP_PX, CROP_PX, 3)
+    ys, xs = np.nonzero(crop[..., 0] > 128)
+    # the disc fills 1/1.5 of the crop's side and sits in its middle
+    assert abs(xs.mean() - (CROP_PX - 1) / 2) < 0.6 and abs(ys.mean() - (CROP_PX - 1) / 2) < 0.6
+    assert (xs.max() - xs.min() + 1) == pytest.approx(CROP_PX / 1.5, abs=2)
+    # a box at the frame edge still gives a full crop (edges replicated)
+    assert crop_boxes(img, np.array([[-5.0, -5.0, 15.0, 15.0]])).shape == (1, CROP_PX, CROP_PX, 3)
+
+
+def test_ball_dataset_has_two_classes_and_labelled_crops(ball_data: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load((ball_data / "yolo" / "data.yaml").read_text())
+    assert list(data["names"].values()) == ["ball", "pocket"]
+    rows = [line.split() for p in (ball_data / "yolo" / "labels" / "train").glob("*.txt") for line in p.read_text().splitlines()]
+    assert {r[0] for r in rows} == {"0", "1"}
+    crops = list((ball_data / "crops" / "train").rglob("*.png"))
+    assert len(crops) > 50 and {p.parent.name for p in crops} <= set(IDENTITY_NAMES)
+    assert "cue_ball" in {p.parent.name for p in crops}
+
+
+def test_train_identity_writes_an_onnx_model_the_runtime_loads(ball_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "identity.onnx"
+    args = ["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(out)]
+    assert main([*args, "--epochs", "2", "--batch", "32"]) == 0
+    recipe = json.loads(out.with_suffix(".json").read_text())
+    assert recipe["names"] == list(IDENTITY_NAMES) and len(recipe["history"]) == 2
+    # --resume goes on from the checkpoint: two more epochs, history kept
+    assert main([*args, "--epochs", "4", "--batch", "32", "--resume"]) == 0
+    assert [h["epoch"] for h in json.loads(out.with_suffix(".json").read_text())["history"]] == [1, 2, 3, 4]
+    clf = IdentityClassifier(out)
+    frame = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    probs = clf.probabilities(frame, np.array([[10.0, 10, 26, 26], [300, 200, 316, 216]]))
+    assert probs.shape == (2, 16) and np.allclose(probs.sum(axis=1), 1.0)
+
+    class Balls:
+        def detect(self, frame_rgb: np.ndarray) -> Detections:
+            return Detections(np.array([[10.0, 10, 26, 26], [0, 0, 40, 40]]), np.array([0.9, 0.8]), ("ball", "pocket"))
+
+    dets = IdentifiedDetector(Balls(), clf).detect(frame)
+    assert dets.labels[0] in IDENTITY_NAMES and dets.labels[1] == "pocket"
+    assert dets.identity is not None and dets.identity[1].sum() == 0 and dets.identity_names == IDENTITY_NAMES
+
+
+def test_identity_model_errors_name_the_file_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(IdentityError, match="train identity"):
+        IdentityClassifier(tmp_path / "none.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(IdentityError, match="sidecar"):
+        IdentityClassifier(tmp_path / "bad.onnx")
+    (tmp_path / "bad.json").write_text(json.dumps({"names": list(IDENTITY_NAMES), "crop_px": 32, "crop_scale": 1.5}))
+    with pytest.raises(IdentityError, match="cannot be loaded"):
+        IdentityClassifier(tmp_path / "bad.onnx")
