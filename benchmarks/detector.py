@@ -98,7 +98,7 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -
         gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
         pairs = _match(pb, gt)
         matched_t = {t for _, t in pairs}
-        for t, (oid, label) in enumerate(gt_ids):
+        for t, (oid, _label) in enumerate(gt_ids):
             if not care[t]:
                 continue
             moving = speed.get(oid, 0.0) >= REST_MPS
@@ -115,7 +115,9 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -
             counts["id_total"] += 1
             counts["id_correct"] += dets.labels[d] == label
             probs = None if dets.identity is None else dets.identity[d]
-            votes[gt_ids[t][0]].observe(0, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
+            votes[gt_ids[t][0]].observe(
+                0, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names)
+            )
             votes[gt_ids[t][0]].decide()
             votes[gt_ids[t][0]].truth = label  # type: ignore[attr-defined]
         pk = dets.boxes[~is_ball]

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_detsam2.daemon.daemon import Daemon
 from edge_detsam2.config import load_config
+from edge_detsam2.daemon.daemon import Daemon
 from edge_detsam2.evaluation.matching import Score, score_events
 from edge_detsam2.events.types import read_events_jsonl
 

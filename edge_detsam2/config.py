@@ -23,7 +23,7 @@ from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
 #: Models shipped with the package (trained on simulated tables; see README "Models").
 MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 BUNDLED_PREFIX = "@models/"
-BUNDLED_DETECTOR = "yolov8p-balls.onnx"
+BUNDLED_DETECTOR = "yolov8n-balls.onnx"
 BUNDLED_IDENTITY = "ball-identity.onnx"
 BUNDLED_SAM2 = "sam2-slim-256.pt"
 

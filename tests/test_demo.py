@@ -19,14 +19,18 @@ def test_bundled_models_are_the_defaults_and_load() -> None:
     det, sam = cfg.perception.detector, cfg.perception.sam2
     assert det.weights is not None and det.weights.parent == MODELS_DIR and det.weights.suffix == ".onnx"
     assert sam.checkpoint is not None and sam.checkpoint.parent == MODELS_DIR
-    for model in (det.weights, sam.checkpoint):
+    assert det.identity is not None and det.identity.parent == MODELS_DIR
+    for model in (det.weights, det.identity, sam.checkpoint):
         assert model.is_file() and model.stat().st_size < 25 * 2**20
         recipe = json.loads(model.with_suffix(".json").read_text())  # how it was trained
-        assert recipe["command"].startswith("edge-detsam2 train") and "seed" in recipe
+        assert "edge-detsam2 train" in recipe["command"] and "seed" in recipe
+    from edge_detsam2.detector.identity import IdentityClassifier
     from edge_detsam2.detector.yolo import YoloDetector
+    from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES
     from edge_detsam2.tracker.model import ModelSpec, build_model
 
-    assert YoloDetector(det.weights).names[0] == "cue_ball"
+    assert YoloDetector(det.weights).names == {0: "ball", 1: "pocket"}
+    assert IdentityClassifier(det.identity).names == IDENTITY_NAMES
     build_model(ModelSpec(sam.config, sam.checkpoint, tuple(sam.overrides)))  # strict key match
 
 

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 class Perception(Protocol):
     stage_ms: dict[str, float]
-    label_changes: int
+
+    @property
+    def label_changes(self) -> int: ...
 
     def step(self, frame: Frame) -> TrackFrame: ...
 
@@ -67,7 +69,7 @@ class Sam2Perception:
 
         export = export or ExportSection()
 
-        det = None
+        det: Detector | None = None
         if cfg.tracker.detect_interval != -1:
             if cfg.detector.weights is None:
                 raise ConfigError(
@@ -84,7 +86,9 @@ class Sam2Perception:
             if cfg.detector.identity is not None:
                 from edge_detsam2.detector.identity import IdentifiedDetector, IdentityClassifier
 
-                det = IdentifiedDetector(det, IdentityClassifier(cfg.detector.identity), ball_class=cfg.detector.ball_class)
+                det = IdentifiedDetector(
+                    det, IdentityClassifier(cfg.detector.identity), ball_class=cfg.detector.ball_class
+                )
         elif cfg.sam2.bank is None:
             raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
         spec = ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device)

@@ -23,10 +23,10 @@ from edge_detsam2.sim.ball_render import BallAppearance, BallPainter, random_ori
 from edge_detsam2.sim.camera import CameraModel, make_camera
 from edge_detsam2.sim.cue_render import cue_alpha, tip_gap_m
 from edge_detsam2.sim.groundtruth import clip_events
-from edge_detsam2.sim.masks import InstanceMask, frame_masks_json
-from edge_detsam2.sim.physics import BallKinematics, PhysicsClip, ball_number, simulate_physics
 from edge_detsam2.sim.look import Look, ball_colour, draw_look
+from edge_detsam2.sim.masks import InstanceMask, frame_masks_json
 from edge_detsam2.sim.people import bridge_hand, draw_arms, render_arm
+from edge_detsam2.sim.physics import BallKinematics, PhysicsClip, ball_number, simulate_physics
 from edge_detsam2.sim.table_render import render_background
 from edge_detsam2.sim.yolo_dataset import YoloDatasetWriter
 from edge_detsam2.tracks import TrackedObject, TrackFrame
@@ -107,7 +107,12 @@ class _Renderer:
             for label in physics.labels
         }
         self.arms = draw_arms(
-            rng, look, length_m=physics.length_m, width_m=physics.width_m, end_t_s=physics.end_t_s, shots=len(physics.shots)
+            rng,
+            look,
+            length_m=physics.length_m,
+            width_m=physics.width_m,
+            end_t_s=physics.end_t_s,
+            shots=len(physics.shots),
         )
         self.bridge_side = [float(rng.choice([-1.0, 1.0])) for _ in physics.shots]
         self.defocus = look.defocus_sigma_px * camera.width / 1280
@@ -174,12 +179,13 @@ class _Renderer:
                 masks.append(inst)
         img *= self.vignette
         if self.defocus > 0.05:
-            img = cv2.GaussianBlur(img, (0, 0), self.defocus)
+            img = np.asarray(cv2.GaussianBlur(img, (0, 0), self.defocus), dtype=np.float32)
         img += self.noise[int(self.rng.integers(NOISE_BANK))]
         out = np.clip(img, 0, 255).astype(np.uint8)
         if self.look.jpeg_quality:
             ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.look.jpeg_quality])
-            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
+            if ok:
+                out = np.asarray(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), dtype=np.uint8)
         return out, objects, masks, disc_area
 
     def _shadow(self, img: F32, centre: F64, r: float) -> None:
@@ -218,7 +224,9 @@ class _Renderer:
             h = self.camera.homography
             layers = []
             if self.look.bridge_hand:
-                layers.append(bridge_hand(h, (shape[0], shape[1]), self.look, ball.xy_m, direction, self.bridge_side[k]))
+                layers.append(
+                    bridge_hand(h, (shape[0], shape[1]), self.look, ball.xy_m, direction, self.bridge_side[k])
+                )
             layers.append(cue_alpha(h, (shape[0], shape[1]), ball.xy_m, direction, gap, self.physics.ball_radius_m))
             return layers
         return []

@@ -29,7 +29,14 @@ FELT_COLOURS_RGB: dict[str, RGB] = {
     "tan": (150, 120, 80),
 }
 #: Rail woods (RGB); all are red-brown, as real rails are (R > B).
-RAIL_WOODS_RGB: tuple[RGB, ...] = ((92, 52, 28), (60, 34, 20), (130, 80, 45), (110, 40, 30), (48, 30, 22), (150, 110, 70))
+RAIL_WOODS_RGB: tuple[RGB, ...] = (
+    (92, 52, 28),
+    (60, 34, 20),
+    (130, 80, 45),
+    (110, 40, 30),
+    (48, 30, 22),
+    (150, 110, 70),
+)
 DIAMOND_COLOURS_RGB: tuple[RGB, ...] = ((230, 225, 205), (240, 240, 240), (200, 170, 90), (60, 60, 60))
 POCKET_STYLES = ("plain", "net", "leather")
 DIAMOND_SHAPES = ("dot", "diamond")
@@ -158,7 +165,9 @@ def draw_look(rng: np.random.Generator, *, domain: str = "wide") -> Look:
         hands_per_shot=float(rng.uniform(0.0, 1.5)),
         bridge_hand=bool(rng.uniform() < 0.8),
         skin_rgb=skin,
-        sleeve_rgb=_jitter(rng, ((40, 40, 60), (180, 180, 180), (120, 30, 30), (30, 30, 30))[int(rng.integers(4))], 0.1),
+        sleeve_rgb=_jitter(
+            rng, ((40, 40, 60), (180, 180, 180), (120, 30, 30), (30, 30, 30))[int(rng.integers(4))], 0.1
+        ),
     )
 
 

@@ -120,12 +120,20 @@ def render_background(
     td[:] = np.array(look.rail_rgb, dtype=np.float32) + grain[..., None]
     felt = np.array(look.felt_rgb, dtype=np.float32)
     cv2.rectangle(
-        td, canvas.px(-CUSHION_M, -CUSHION_M), canvas.px(length_m + CUSHION_M, width_m + CUSHION_M),
-        (felt * look.cushion_shade).tolist(), -1,
+        td,
+        canvas.px(-CUSHION_M, -CUSHION_M),
+        canvas.px(length_m + CUSHION_M, width_m + CUSHION_M),
+        (felt * look.cushion_shade).tolist(),
+        -1,
     )
     # A thin brighter line along the cushion nose, where the rubber's edge catches the light.
-    cv2.rectangle(td, canvas.px(-0.006, -0.006), canvas.px(length_m + 0.006, width_m + 0.006),
-                  (felt * min(1.0, look.cushion_shade + 0.12)).tolist(), max(1, round(0.004 * ppm)))
+    cv2.rectangle(
+        td,
+        canvas.px(-0.006, -0.006),
+        canvas.px(length_m + 0.006, width_m + 0.006),
+        (felt * min(1.0, look.cushion_shade + 0.12)).tolist(),
+        max(1, round(0.004 * ppm)),
+    )
     cv2.rectangle(td, canvas.px(0, 0), canvas.px(length_m, width_m), felt.tolist(), -1)
     if look.cloth_texture > 0:
         td *= (1.0 + look.cloth_texture * _smooth_noise(rng, th, tw, max(4, round(0.25 * ppm))))[..., None]

@@ -75,12 +75,13 @@ class YoloDatasetWriter:
         pockets_px: list[tuple[float, float, float]],
     ) -> None:
         h, w = image_rgb.shape[:2]
-        boxes, labels = [], []
+        boxes: list[tuple[float, float, float, float]] = []
+        labels: list[str] = []
         for m in masks:
             if m.area < MIN_VISIBLE_FRACTION * disc_area_px[m.id]:
                 continue
             bh, bw = m.box.shape
-            boxes.append((m.x, m.y, m.x + bw, m.y + bh))
+            boxes.append((float(m.x), float(m.y), float(m.x + bw), float(m.y + bh)))
             labels.append(m.label)
         if self.crops is not None:
             self._add_crops(split, name, image_rgb, boxes, labels)
@@ -94,7 +95,10 @@ class YoloDatasetWriter:
             if self.rng.uniform() < 0.5:
                 image, box_arr = lens_distort(image, box_arr, float(self.rng.uniform(-0.15, 0.1)))
             quality = int(self.rng.integers(40, 96))
-        lines = [_line(self._cls(lb), *b, w, h) for lb, b in zip(labels, box_arr, strict=True)]
+        lines = [
+            _line(self._cls(lb), float(b[0]), float(b[1]), float(b[2]), float(b[3]), w, h)
+            for lb, b in zip(labels, box_arr, strict=True)
+        ]
         cv2.imwrite(
             str(self.root / "images" / split / f"{name}.jpg"),
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
@@ -104,7 +108,12 @@ class YoloDatasetWriter:
         self.counts[split] += 1
 
     def _add_crops(
-        self, split: str, name: str, image_rgb: NDArray[np.uint8], boxes: list[tuple[float, ...]], labels: list[str]
+        self,
+        split: str,
+        name: str,
+        image_rgb: NDArray[np.uint8],
+        boxes: list[tuple[float, float, float, float]],
+        labels: list[str],
     ) -> None:
         from edge_detsam2.detector.identity import crop_boxes
 

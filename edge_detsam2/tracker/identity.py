@@ -50,8 +50,14 @@ class IdentityVotes:
             if current is None:
                 self.labels[obj_id] = label
             elif label != current and tally[label] > tally.get(current, 0.0) + self.switch_margin:
-                logger.info("track %d renamed %s -> %s (votes %.1f vs %.1f)", obj_id, current, label,
-                            tally[label], tally.get(current, 0.0))
+                logger.info(
+                    "track %d renamed %s -> %s (votes %.1f vs %.1f)",
+                    obj_id,
+                    current,
+                    label,
+                    tally[label],
+                    tally.get(current, 0.0),
+                )
                 self.labels[obj_id] = label
                 self.changes += 1
                 changed[obj_id] = label
@@ -59,7 +65,7 @@ class IdentityVotes:
 
     def _joint(self) -> dict[int, str]:
         """Labels maximising the total vote with each label used at most once (Hungarian)."""
-        from scipy.optimize import linear_sum_assignment
+        from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
         ids = [o for o, v in self._votes.items() if v]
         names = sorted({lb for o in ids for lb in self._votes[o]})

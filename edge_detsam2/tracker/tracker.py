@@ -50,6 +50,7 @@ class Tracker:
     def label_changes(self) -> int:
         """How many times a live track was renamed by its identity vote (stats)."""
         return self.votes.changes
+
     def step(self, frame_rgb: NDArray[np.uint8]) -> TrackerOutput:
         self._frame += 1
         dets = None

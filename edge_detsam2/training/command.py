@@ -16,7 +16,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     d = tsub.add_parser("detector", help="ultralytics YOLO on a 'simulate --yolo-dataset' set (or your own)")
     d.add_argument("--data", type=Path, required=True, help="ultralytics data.yaml")
     d.add_argument("--out", type=Path, required=True, help="where to write the best weights (.pt)")
-    d.add_argument("--model", default="yolov8n", help="yolov8p (pico: n's depth at half its width), yolov8n, yolov8s, or a .pt to fine-tune (default yolov8n)")
+    d.add_argument(
+        "--model",
+        default="yolov8n",
+        help="yolov8p (pico: n's depth at half its width), yolov8n, yolov8s, or a .pt to fine-tune (default yolov8n)",
+    )
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--imgsz", type=int, default=640)
     d.add_argument("--batch", type=int, default=8)

@@ -100,7 +100,7 @@ def train_detector(
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     # ultralytics trains on cpu_count() - 1 threads: half of a 2-core machine. Use them all.
-    yolo_torch_utils.NUM_THREADS = os.cpu_count() or 1
+    yolo_torch_utils.NUM_THREADS = os.cpu_count() or 1  # type: ignore[attr-defined]
     temporary = workdir is None
     work = Path(tempfile.mkdtemp(prefix="edge-detsam2-train-")) if workdir is None else workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,9 @@ def train_detector(
     t0 = time.monotonic()
     if resume:
         if not last.is_file():
-            raise ConfigError(f"--resume: no interrupted run in {work} (no run/weights/last.pt); start without --resume")
+            raise ConfigError(
+                f"--resume: no interrupted run in {work} (no run/weights/last.pt); start without --resume"
+            )
         YOLO(str(last), task="detect").train(resume=True)
     else:
         if model.endswith(".pt"):

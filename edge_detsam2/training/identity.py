@@ -27,7 +27,9 @@ from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES
 logger = logging.getLogger(__name__)
 
 
-def load_crops(root: Path, split: str, names: tuple[str, ...] = IDENTITY_NAMES) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+def load_crops(
+    root: Path, split: str, names: tuple[str, ...] = IDENTITY_NAMES
+) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """All crops of ``root/split/<label>/*.png`` as (N, 32, 32, 3) RGB and class indices."""
     images, labels = [], []
     for k, name in enumerate(names):
@@ -40,7 +42,9 @@ def load_crops(root: Path, split: str, names: tuple[str, ...] = IDENTITY_NAMES) 
             images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             labels.append(k)
     if not images:
-        raise ConfigError(f"--crops {root}: no crops in {root / split}; make them with: edge-detsam2 simulate --crops DIR")
+        raise ConfigError(
+            f"--crops {root}: no crops in {root / split}; make them with: edge-detsam2 simulate --crops DIR"
+        )
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
@@ -149,8 +153,13 @@ def train_identity(
             sched.step()
             total += float(loss.detach())
         val_acc = accuracy(net, x_val, y_val)
-        history.append({"epoch": epoch + 1, "loss": round(total / steps_per_epoch, 4), "val_accuracy": round(val_acc, 4)})
-        print(f"identity epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f}, val accuracy {val_acc:.4f}", flush=True)
+        history.append(
+            {"epoch": epoch + 1, "loss": round(total / steps_per_epoch, 4), "val_accuracy": round(val_acc, 4)}
+        )
+        print(
+            f"identity epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f}, val accuracy {val_acc:.4f}",
+            flush=True,
+        )
         save_file({f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(ckpt))
         out.with_suffix(".ckpt.json").write_text(json.dumps({"epoch": epoch + 1, "history": history}))
         if time_budget_s is not None and time.monotonic() - t0 > time_budget_s:

@@ -12,16 +12,16 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from edge_detsam2.cli import main  # noqa: E402
-from edge_detsam2.detector.identity import (  # noqa: E402
+from edge_detsam2.cli import main
+from edge_detsam2.detector.identity import (
     CROP_PX,
     IdentifiedDetector,
     IdentityClassifier,
     IdentityError,
     crop_boxes,
 )
-from edge_detsam2.detector.types import Detections  # noqa: E402
-from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES  # noqa: E402
+from edge_detsam2.detector.types import Detections
+from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,11 @@ def test_ball_dataset_has_two_classes_and_labelled_crops(ball_data: Path) -> Non
 
     data = yaml.safe_load((ball_data / "yolo" / "data.yaml").read_text())
     assert list(data["names"].values()) == ["ball", "pocket"]
-    rows = [line.split() for p in (ball_data / "yolo" / "labels" / "train").glob("*.txt") for line in p.read_text().splitlines()]
+    rows = [
+        line.split()
+        for p in (ball_data / "yolo" / "labels" / "train").glob("*.txt")
+        for line in p.read_text().splitlines()
+    ]
     assert {r[0] for r in rows} == {"0", "1"}
     crops = list((ball_data / "crops" / "train").rglob("*.png"))
     assert len(crops) > 50 and {p.parent.name for p in crops} <= set(IDENTITY_NAMES)

@@ -83,3 +83,41 @@ def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
     # Prompted on frame 0, then absent: retired once absent for more than 0.2 s (6 frames).
     assert counts[:7] == [1] * 7 and counts[-1] == 0
     assert tracker.session.state_size()["objects"] == 0
+
+
+class NamedDetector:
+    """Class-agnostic 'ball' boxes at the exact positions, named by scripted identity probabilities."""
+
+    NAMES = ("cue_ball", "ball_1")
+
+    def __init__(self, tracks: list, wrong_on: set[int]) -> None:
+        self.tracks, self.wrong_on, self.calls = tracks, wrong_on, 0
+
+    def detect(self, frame_rgb: np.ndarray) -> Detections:
+        i = self.calls
+        self.calls += 1
+        objs = [o for o in self.tracks[i].objects if o.label in self.NAMES]
+        probs = np.array([[0.95, 0.05] if o.label == "cue_ball" else [0.05, 0.95] for o in objs])
+        if i in self.wrong_on:
+            probs = probs[:, ::-1]  # the classifier swaps both balls on this frame
+        boxes = np.array([o.bbox for o in objs], dtype=float)
+        labels = tuple(self.NAMES[int(np.argmax(p))] for p in probs)
+        return Detections(boxes, np.full(len(objs), 0.9), labels, identity=probs, identity_names=self.NAMES)
+
+
+def test_mask_prompts_and_voted_names_survive_a_wrong_detection(checkpoint: Path, clip: tuple) -> None:
+    _, frames, tracks = clip
+    det = NamedDetector(tracks, wrong_on={3})
+    params = TrackerParams(detect_interval=1, prompt="mask", reprompt_every_detection=True)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params, fps=30)
+    names: dict[int, set[str]] = {}
+    for i, frame in enumerate(frames[:6]):
+        out = tracker.step(frame)
+        tf = to_track_frame(out, i, i / 30)
+        truth = {o.label: o for o in tracks[i].objects}
+        for obj in tf.objects:
+            names.setdefault(int(obj.id), set()).add(obj.label)
+            # a mask prompt's output is the ellipse inscribed in the box: its centroid is the ball's
+            assert abs(obj.cx - truth[obj.label].cx) < 1.5 and abs(obj.cy - truth[obj.label].cy) < 1.5
+    assert sorted(map(sorted, names.values())) == [["ball_1"], ["cue_ball"]]  # never renamed
+    assert tracker.label_changes == 0
