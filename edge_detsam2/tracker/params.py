@@ -40,6 +40,12 @@ class TrackerParams(BaseModel):
     absent_s: float = Field(
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )
+    confirm_s: float | None = Field(
+        0.2,
+        ge=0.0,
+        description="While the detector runs, an object no detection has matched for this long is left out of the "
+        "outputs (SAM2's memory alone is not trusted for it), and retired after absent_s; null: always trust SAM2.",
+    )
     max_cond_frames: int = Field(4, ge=1, le=64, description="Prompted frames kept in memory per object.")
     prompt: Literal["box", "mask"] = Field(
         "mask",

@@ -32,6 +32,7 @@ class TrackerOutput:
     masks: TrackedMasks
     static: Detections  # latest detections of static classes (pockets)
     detections: Detections | None  # this frame's detections, if the detector ran
+    unconfirmed: frozenset[int] = frozenset()  # objects left out of the outputs (see TrackerParams.confirm_s)
 
 
 class Tracker:
@@ -42,6 +43,7 @@ class Tracker:
         self._next_id = max(session.object_ids, default=-1) + 1
         self._last: TrackedMasks | None = None
         self._last_seen: dict[int, int] = {o: 0 for o in session.object_ids}
+        self._confirmed: dict[int, int] = {}  # object -> last frame a detection matched it
         self._static = Detections.empty()
         self._frame = -1
         self.votes = IdentityVotes(switch_margin=params.identity_switch_margin, unique=params.unique_identities)
@@ -61,7 +63,15 @@ class Tracker:
         masks = self.session.step(frame_rgb)
         self._retire_absent(masks)
         self._last = masks
-        return TrackerOutput(masks, self._static, dets)
+        return TrackerOutput(masks, self._static, dets, self._unconfirmed(masks))
+
+    def _unconfirmed(self, masks: TrackedMasks) -> frozenset[int]:
+        """Objects no detection has matched for confirm_s (only while a detector prompts)."""
+        p = self.params
+        if p.confirm_s is None or self.detector is None or p.detect_interval <= 0:
+            return frozenset()
+        limit = max(math.ceil(p.confirm_s * self.fps), p.detect_interval)
+        return frozenset(o for o in masks.obj_ids if self._frame - self._confirmed.get(o, self._frame) > limit)
 
     def _prompt(self, dets: Detections) -> None:
         p = self.params
@@ -119,6 +129,7 @@ class Tracker:
             self.session.set_label(obj_id, label)
 
     def _vote(self, obj_id: int, dets: Detections, d: int) -> None:
+        self._confirmed[obj_id] = self._frame
         probs = None if dets.identity is None else dets.identity[d]
         self.votes.observe(obj_id, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
 
@@ -127,13 +138,21 @@ class Tracker:
 
     def _retire_absent(self, masks: TrackedMasks) -> None:
         limit = math.ceil(self.params.absent_s * self.fps)
+        unconfirmed = self._unconfirmed(masks)
         for obj_id, present in zip(masks.obj_ids, masks.present(), strict=True):
+            if obj_id in unconfirmed and self._frame - self._confirmed.get(obj_id, self._frame) > limit:
+                self._drop(obj_id)  # no detection for absent_s: SAM2 alone is following a ghost
+                continue
             if present or obj_id not in self._last_seen:
                 self._last_seen[obj_id] = self._frame
             elif self._frame - self._last_seen[obj_id] > limit:
-                self.session.remove(obj_id)
-                self.votes.forget(obj_id)
-                del self._last_seen[obj_id]
+                self._drop(obj_id)
+
+    def _drop(self, obj_id: int) -> None:
+        self.session.remove(obj_id)
+        self.votes.forget(obj_id)
+        self._confirmed.pop(obj_id, None)
+        self._last_seen.pop(obj_id, None)
 
 
 def _distance(a: NDArray[np.float64] | None, b: NDArray[np.float64]) -> float:
@@ -150,7 +169,7 @@ def to_track_frame(out: TrackerOutput, frame: int, t_s: float) -> TrackFrame:
     scores = 1.0 / (1.0 + np.exp(-m.object_score_logits.float().cpu().numpy().reshape(-1)))
     objs = []
     for i, obj_id in enumerate(m.obj_ids):
-        if not present[i]:
+        if not present[i] or obj_id in out.unconfirmed:
             continue
         x1, y1, x2, y2 = (float(v) for v in boxes[i])
         r = float(math.sqrt(areas[i] / math.pi))
