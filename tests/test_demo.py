@@ -44,3 +44,44 @@ def test_demo_runs_the_whole_appliance(tmp_path: Path) -> None:
     assert len(tracks) == 45
     assert sum(len(json.loads(t)["objects"]) for t in tracks) > 0  # the bundled models found balls
     assert (out / "annotated.mp4").stat().st_size > 0 and (out / "scorecard.json").is_file()
+
+
+def test_built_in_defaults_are_the_shipped_config() -> None:
+    """One owner for settings: run, the demo and the benchmarks get the same values."""
+    from edge_detsam2.config import load_config
+
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+    built_in = AppConfig()
+    for section in ("perception", "events", "source", "mqtt", "outputs", "daemon", "export"):
+        assert getattr(shipped, section).model_dump() == getattr(built_in, section).model_dump(), section
+
+
+@pytest.mark.slow
+def test_run_with_the_shipped_config_finds_the_clips_shot(tmp_path: Path) -> None:
+    """`run --config configs/default.yaml` on a simulated clip publishes the clip's shot."""
+    from daemon_helpers import Broker
+
+    from edge_detsam2.cli import main
+    from edge_detsam2.evaluation.matching import score_events
+    from edge_detsam2.events.types import EventType, read_events_jsonl
+
+    clip = tmp_path / "clip"
+    sim = ["simulate", str(clip), "--clips", "1", "--shots", "1", "--width", "640", "--height", "360"]
+    assert main([*sim, "--seed", "5", "--layout", "scatter"]) == 0
+    broker = Broker(tmp_path / "mq")
+    broker.start()
+    try:
+        text = (Path(__file__).resolve().parents[1] / "configs" / "default.yaml").read_text()
+        config = tmp_path / "default.yaml"
+        config.write_text(text.replace("port: 1883", f"port: {broker.port}"))
+        out = tmp_path / "events.jsonl"
+        cmd = [sys.executable, "-m", "edge_detsam2", "run", "--config", str(config), "--source"]
+        cmd += [str(clip / "clip_000.mp4"), "--table", str(clip / "clip_000.table.yaml"), "--events-out", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    finally:
+        broker.kill()
+    assert done.returncode == 0, done.stdout + done.stderr
+    pred, truth = read_events_jsonl(str(out)), read_events_jsonl(str(clip / "clip_000.events.jsonl"))
+    score = score_events(pred, truth)
+    shots = score.by_type[EventType.SHOT]
+    assert shots.tp == sum(1 for e in truth if e.type is EventType.SHOT) >= 1, score.to_dict()
