@@ -13,21 +13,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_detsam2.sim.look import BALL_PALETTES
+
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 #: Standard pool colours (RGB) by number; 9-15 are the striped versions of 1-7.
-BALL_COLOURS_RGB = {
-    0: (236, 232, 220),
-    1: (240, 190, 20),
-    2: (24, 56, 170),
-    3: (200, 30, 30),
-    4: (92, 36, 140),
-    5: (240, 110, 20),
-    6: (20, 120, 60),
-    7: (120, 30, 30),
-    8: (18, 18, 18),
-}
+BALL_COLOURS_RGB = BALL_PALETTES["american"]
 WHITE = np.array((236, 232, 220), dtype=np.float32)
 STRIPE_HALF_HEIGHT = 0.5  # |z| in body frame below which a striped ball shows its colour
 NUMBER_DISC_COS = float(np.cos(0.42))  # angular radius of the white number disc
