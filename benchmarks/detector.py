@@ -73,6 +73,7 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -
     pockets = np.array([[u - r, v - r, u + r, v + r] for u, v, r in _pocket_boxes(cal, h)])
     cap = cv2.VideoCapture(str(clip / f"{name}.mp4"))
     votes: dict[str, IdentityVotes] = defaultdict(lambda: IdentityVotes(unique=False))
+    truth: dict[str, str] = {}  # ground-truth ball id -> its label
     ms = []
     for (i, _size, masks), tf in zip(read_masks(clip / f"{name}.masks.jsonl"), tracks, strict=False):
         ok, bgr = cap.read()
@@ -119,11 +120,11 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -
                 0, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names)
             )
             votes[gt_ids[t][0]].decide()
-            votes[gt_ids[t][0]].truth = label  # type: ignore[attr-defined]
+            truth[gt_ids[t][0]] = label
         pk = dets.boxes[~is_ball]
         counts["frames"] += 1
         counts["all_pockets"] += len(_match(pk, pockets)) == len(pockets)
-    per_track = [(v.labels.get(0) == v.truth) for v in votes.values()]  # type: ignore[attr-defined]
+    per_track = [v.labels.get(0) == truth[oid] for oid, v in votes.items()]
     counts["tracks"] += len(per_track)
     counts["tracks_correct"] += sum(per_track)
     return {"ms": ms, "size": [int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))]}
