@@ -4,8 +4,10 @@ For each frame of each clip (never used for training or tuning), runs the config
 detector (and identity classifier) exactly as the daemon does, matches its boxes one-to-one
 to the visible ground-truth balls at IoU >= 0.5, and prints:
 - class-agnostic recall for balls at rest and in motion, and precision;
-- identity accuracy per detection, and per track after voting (each ground-truth ball's
-  matched detections voted with the tracker's ``IdentityVotes``);
+- identity accuracy per detection, and per track after voting: each ground-truth ball is a
+  track fed its matched detections, voted by the tracker's ``IdentityVotes`` with the
+  configured switch margin and unique assignment, decided after every frame as the tracker
+  does; a track counts as right when its label at the end of the clip is its ball;
 - the share of frames where all six pockets are found;
 - detector ms/frame on this machine (identity included), per resolution.
 
@@ -66,14 +68,14 @@ def _match(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -> dict[str, Any]:
+def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float], votes: IdentityVotes) -> dict[str, Any]:
     cal = load_calibration(clip / f"{name}.table.yaml")
     h = Homography.from_corners(np.asarray(cal.corners_px), cal.length_m, cal.width_m)
     tracks = list(read_tracks(clip / f"{name}.tracks.jsonl"))
     pockets = np.array([[u - r, v - r, u + r, v + r] for u, v, r in _pocket_boxes(cal, h)])
     cap = cv2.VideoCapture(str(clip / f"{name}.mp4"))
-    votes: dict[str, IdentityVotes] = defaultdict(lambda: IdentityVotes(unique=False))
-    truth: dict[str, str] = {}  # ground-truth ball id -> its label
+    truth: dict[int, str] = {}  # track (ground-truth ball) -> its label
+    track_of: dict[str, int] = {}
     ms = []
     for (i, _size, masks), tf in zip(read_masks(clip / f"{name}.masks.jsonl"), tracks, strict=False):
         ok, bgr = cap.read()
@@ -116,15 +118,14 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float]) -
             counts["id_total"] += 1
             counts["id_correct"] += dets.labels[d] == label
             probs = None if dets.identity is None else dets.identity[d]
-            votes[gt_ids[t][0]].observe(
-                0, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names)
-            )
-            votes[gt_ids[t][0]].decide()
-            truth[gt_ids[t][0]] = label
+            track = track_of.setdefault(gt_ids[t][0], len(track_of))
+            votes.observe(track, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
+            truth[track] = label
+        votes.decide()
         pk = dets.boxes[~is_ball]
         counts["frames"] += 1
         counts["all_pockets"] += len(_match(pk, pockets)) == len(pockets)
-    per_track = [v.labels.get(0) == truth[oid] for oid, v in votes.items()]
+    per_track = [votes.labels.get(track) == label for track, label in truth.items()]
     counts["tracks"] += len(per_track)
     counts["tracks_correct"] += sum(per_track)
     return {"ms": ms, "size": [int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))]}
@@ -162,7 +163,9 @@ def main() -> int:
     timing: dict[str, list[float]] = defaultdict(list)
     for d in args.clips:
         for c in json.loads((d / "manifest.json").read_text())["clips"]:
-            res = bench_clip(detector, d, c["clip"], counts)
+            tp = cfg.perception.tracker
+            votes = IdentityVotes(switch_margin=tp.identity_switch_margin, unique=tp.unique_identities)
+            res = bench_clip(detector, d, c["clip"], counts, votes)
             timing[f"{res['size'][0]}x{res['size'][1]}"] += res["ms"][3:]  # skip warm-up
             print(f"{d.name}/{c['clip']}: {counts['frames']:.0f} frames so far", flush=True)
     c = counts

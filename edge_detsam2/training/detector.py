@@ -39,7 +39,7 @@ def _model_yaml(nc: int, scale: str, workdir: Path) -> Path:
 
 
 def _shuffled_data(data: Path, spec: dict[str, Any], work: Path, seed: int) -> Path:
-    """A copy of data.yaml whose train split is a shuffled image list.
+    """A copy of data.yaml whose train split (one folder or a list of them) is a shuffled image list.
 
     With ``rect`` batches ultralytics turns off shuffling and keeps file order, so every
     batch would come from one clip; a shuffled list mixes clips, tables and looks.
@@ -47,10 +47,11 @@ def _shuffled_data(data: Path, spec: dict[str, Any], work: Path, seed: int) -> P
     root = Path(spec.get("path") or data.parent)
     if not root.is_absolute():
         root = (data.parent / root).resolve()
-    train = root / spec["train"] if isinstance(spec["train"], str) else None
-    if train is None or not train.is_dir():
+    dirs = [spec["train"]] if isinstance(spec["train"], str) else spec["train"]
+    trains = [root / d for d in dirs] if isinstance(dirs, list) else []
+    if not trains or not all(t.is_dir() for t in trains):
         return data
-    files = sorted(str(p) for p in train.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    files = sorted(str(p) for t in trains for p in t.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     random.Random(seed).shuffle(files)
     listing = work / "train.txt"
     listing.write_text("\n".join(files) + "\n")
@@ -136,6 +137,8 @@ def train_detector(
             # overhead camera: up/down and left/right flips are both real views; small tilts
             flipud=0.5,
             degrees=3.0,
+            # a fine-tune starts from trained weights: a short warm-up, not 3 epochs of it
+            warmup_epochs=0.5 if model.endswith(".pt") else 3.0,
             plots=False,
             project=str(work),
             name="run",

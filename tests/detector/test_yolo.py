@@ -43,3 +43,37 @@ def test_detector_errors_name_the_file_and_fix(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(DetectorError, match="cannot be loaded"):
         YoloDetector(bad)
+
+
+def test_onnx_runtime_path_matches_ultralytics_on_the_bundled_model(sim_dir: Path) -> None:
+    """The torch-free ONNX path (letterbox, NMS in numpy) gives ultralytics' own boxes and scores."""
+    import cv2
+
+    from edge_detsam2.config import AppConfig
+    from edge_detsam2.detector.yolo import _quiet_ultralytics
+
+    weights = AppConfig().perception.detector.weights
+    assert weights is not None and weights.suffix == ".onnx"
+    ours = YoloDetector(weights, confidence=0.25, iou=0.5)
+    assert ours._onnx is not None  # the direct path, not the predictor
+    _quiet_ultralytics()
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    ref = YOLO(str(weights), task="detect")
+    cap = cv2.VideoCapture(str(sim_dir / "clip_000.mp4"))
+    checked = 0
+    for k in range(30):
+        ok, bgr = cap.read()
+        assert ok
+        if k % 10:
+            continue
+        got = ours.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        want = ref.predict(bgr, conf=0.25, iou=0.5, imgsz=640, verbose=False)[0].boxes
+        assert len(got) == len(want) > 10  # a racked table: many balls found
+        order_g, order_w = np.argsort(-got.scores), np.argsort(-want.conf.numpy())
+        np.testing.assert_allclose(got.boxes[order_g], want.xyxy.numpy()[order_w], atol=0.01)
+        np.testing.assert_allclose(got.scores[order_g], want.conf.numpy()[order_w], atol=1e-5)
+        want_labels = [ours.names[int(c)] for c in want.cls.numpy()[order_w]]
+        assert [got.labels[i] for i in order_g] == want_labels
+        checked += 1
+    assert checked == 3
