@@ -169,6 +169,10 @@ class MqttSection(_Model):
     stats_interval_s: float = Field(10.0, gt=0, description="Period of the stats topic (s).")
     state_interval_s: float = Field(1.0, gt=0, description="Shortest period of the retained state topic (s).")
     drain_timeout_s: float = Field(10.0, ge=0, description="At exit, wait this long for the outbox to drain (s).")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay after the broker is lost (s).")
+    reconnect_max_s: float = Field(
+        4.0, gt=0, description="Longest reconnect delay (s): events flow within about this long of the broker's return."
+    )
 
 
 class OutputsSection(_Model):

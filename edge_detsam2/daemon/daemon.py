@@ -31,7 +31,7 @@ from edge_detsam2.daemon.notify import Notifier
 from edge_detsam2.daemon.outbox import Outbox
 from edge_detsam2.daemon.perception import Perception, build_perception
 from edge_detsam2.daemon.sinks import ThreadSink, events_jsonl_sink, tracks_jsonl_sink, video_sink
-from edge_detsam2.daemon.sources import FileSource, Frame, LiveSource, Source, open_source, redact
+from edge_detsam2.daemon.sources import FileSource, Frame, LiveSource, Source, SourceError, open_source, redact
 from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
 from edge_detsam2.events.engine import EventEngine
 from edge_detsam2.events.types import Event
@@ -136,6 +136,7 @@ class Daemon:
             "fps": round(self._fps.value or 0.0, 2),
             "frames": self.frames,
             "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0,
+            "undecodable_frames": src.lost_frames if isinstance(src, FileSource) else 0,
             "stage_ms": stages,
             "label_changes": getattr(self._perception_obj, "label_changes", 0),
             "events": self.events_count,
@@ -147,6 +148,8 @@ class Daemon:
             "peak_rss_mb": round(peak, 1),
             "camera_reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
             "mqtt_connects": self.mqtt.connects if self.mqtt else 0,
+            "mqtt_state": self.mqtt.state_name if self.mqtt else "disabled",
+            "mqtt_ack_failures": self.mqtt.ack_failures if self.mqtt else 0,
             "outbox_pending": self.mqtt.outbox.count() if self.mqtt else 0,
             "sink_drops": {s.name: s.dropped for s in self.sinks},
         }
@@ -238,6 +241,12 @@ class Daemon:
             raise DeliveryError(
                 f"{undelivered} events could not be delivered to MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port}; "
                 f"they are kept in {outbox.path} and sent on the next start"
+            )
+        src = self.source
+        if isinstance(src, FileSource) and src.lost_frames:
+            raise SourceError(
+                f"source {src.path}: {src.lost_frames} of its {src.frame_count} frames could not be decoded "
+                "(a damaged file?); the events above cover only the frames that could"
             )
         return 0
 

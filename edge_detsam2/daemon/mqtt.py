@@ -8,18 +8,24 @@
 - ``status/camera`` and ``state``: retained, re-published on every connect; ``stats``:
   retained, QoS 0, every ``stats_interval_s``.
 
-Paho's network loop reconnects with back-off; nothing here blocks the inference thread.
+Paho's network loop reconnects with back-off (``reconnect_min_s`` .. ``reconnect_max_s``);
+nothing here blocks the inference thread. A login refused at start is a configuration error;
+refused after the daemon has been connected (a rotated password, a broker whose ACLs are not
+loaded yet) it is retried like any outage, logged once per change and shown in ``stats``.
+No exception can end paho's network thread: every callback is guarded, and an ack the outbox
+could not record is retried (the event stays in the outbox until it is recorded).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from edge_detsam2.config import MqttSection
 from edge_detsam2.daemon.outbox import Outbox
@@ -28,6 +34,22 @@ from edge_detsam2.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 _AUTH_FAILURES = {134, 135, 4, 5}  # MQTT 5 codes and their MQTT 3.1.1 CONNACK counterparts
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(callback: F) -> F:
+    """A paho callback that logs its exception instead of ending the network thread."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:  # any failure here would stop all delivery silently
+            logger.error("MQTT %s failed (%s: %s); delivery goes on", callback.__name__, type(exc).__name__, exc)
+            return None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def read_password(cfg: MqttSection) -> str | None:
@@ -64,6 +86,9 @@ class MqttPublisher:
         self.topic_stats = f"{base}/stats"
         self.connected = False
         self.connects = 0
+        self.login_refused = False
+        self.ack_failures = 0
+        self._unrecorded_acks: dict[int, float] = {}  # seq -> capture wall: acked, not yet out of the outbox
         self.fatal: ConfigError | None = None
         self.camera_online: bool | None = None
         self._first_result = threading.Event()
@@ -92,12 +117,13 @@ class MqttPublisher:
                 keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
             )
             client.tls_insecure_set(cfg.tls.insecure)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.max_inflight_messages_set(100)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        client.suppress_exceptions = True  # second line of defence behind _guarded
+        client.on_connect = _guarded(self._on_connect)
+        client.on_connect_fail = _guarded(self._on_connect_fail)
+        client.on_disconnect = _guarded(self._on_disconnect)
+        client.on_publish = _guarded(self._on_publish)
         self.client = client
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self._stats_thread = threading.Thread(target=self._run_stats, name="mqtt-stats", daemon=True)
@@ -153,16 +179,31 @@ class MqttPublisher:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
             code = int(reason.value)
-            if code in _AUTH_FAILURES:
+            if code in _AUTH_FAILURES and self.connects == 0:
                 self.fatal = ConfigError(
                     f"MQTT broker {self.cfg.host}:{self.cfg.port} refused the login ({reason}); "
                     "check mqtt.username and mqtt.password / mqtt.password_file"
                 )
                 client.disconnect()
+            elif code in _AUTH_FAILURES:
+                if not self.login_refused:  # once per change of state, not every retry
+                    logger.error(
+                        "MQTT broker %s:%d now refuses the login (%s); retrying every %.0f s at most, "
+                        "events wait in the outbox %s",
+                        self.cfg.host,
+                        self.cfg.port,
+                        reason,
+                        self.cfg.reconnect_max_s,
+                        self.outbox.path,
+                    )
+                self.login_refused = True
             else:
                 logger.error("MQTT broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, reason)
             self._first_result.set()
             return
+        if self.login_refused:
+            logger.info("MQTT broker %s:%d accepts the login again", self.cfg.host, self.cfg.port)
+            self.login_refused = False
         with self._lock:
             self.connected = True
             self.connects += 1
@@ -197,41 +238,88 @@ class MqttPublisher:
                 return
         self._acked(*entry)
 
+    @property
+    def state_name(self) -> str:
+        """``connected``, ``login_refused`` or ``disconnected`` (for stats and status)."""
+        return "connected" if self.connected else "login_refused" if self.login_refused else "disconnected"
+
     def _acked(self, seq: int, capture_wall: float) -> None:
-        self.outbox.ack(seq)
+        try:
+            self.outbox.ack(seq)
+        except Exception as exc:  # e.g. "database is locked", an I/O error: record it later
+            with self._lock:
+                self.ack_failures += 1
+                first = not self._unrecorded_acks
+                self._unrecorded_acks[seq] = capture_wall
+            if first:
+                logger.error(
+                    "outbox %s: cannot record the delivery of seq %d (%s); retrying, the event stays there meanwhile",
+                    self.outbox.path,
+                    seq,
+                    exc,
+                )
+            return
         self.delivered += 1
         if self._on_published is not None:
             self._on_published(time.time() - capture_wall)
 
+    def _retry_acks(self) -> None:
+        with self._lock:
+            todo = dict(self._unrecorded_acks)
+        for seq, capture_wall in todo.items():
+            try:
+                self.outbox.ack(seq)
+            except Exception:  # still failing: try again on the next round
+                with self._lock:
+                    self.ack_failures += 1
+                return
+            with self._lock:
+                self._unrecorded_acks.pop(seq, None)
+                cleared = not self._unrecorded_acks
+            self.delivered += 1
+            if self._on_published is not None:
+                self._on_published(time.time() - capture_wall)
+            if cleared:
+                logger.info("outbox %s: deliveries recorded again", self.outbox.path)
+
     # -- publisher thread ---------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            with self._wake:
-                self._wake.wait(timeout=0.5)
-            while self.connected and not self._stop.is_set():
-                with self._lock:
-                    after, generation = self._sent_up_to, self._generation
-                rows = self.outbox.pending(after_seq=after, limit=100)
-                if not rows:
+            try:
+                self._publish_pending()
+            except Exception as exc:  # an outbox read failing must not end delivery for good
+                logger.error("MQTT publisher: %s: %s; retrying", type(exc).__name__, exc)
+                self._stop.wait(1.0)
+
+    def _publish_pending(self) -> None:
+        with self._wake:
+            self._wake.wait(timeout=0.5)
+        if self._unrecorded_acks:
+            self._retry_acks()
+        while self.connected and not self._stop.is_set():
+            with self._lock:
+                after, generation = self._sent_up_to, self._generation
+            rows = self.outbox.pending(after_seq=after, limit=100)
+            if not rows:
+                break
+            for seq, payload, capture_wall in rows:
+                if generation != self._generation or not self.connected:
                     break
-                for seq, payload, capture_wall in rows:
-                    if generation != self._generation or not self.connected:
-                        break
-                    # never call paho while holding our lock: paho runs on_publish under its own
-                    info = self.client.publish(self.topic_events, payload, qos=1, retain=False)
-                    if info.rc != 0:  # not connected any more: the next connection re-sends
-                        break
-                    with self._lock:
-                        acked = info.mid in self._early_acks
-                        if acked:
-                            self._early_acks.discard(info.mid)
-                        else:
-                            self._inflight[info.mid] = (seq, capture_wall)
-                        self._sent_up_to = seq
+                # never call paho while holding our lock: paho runs on_publish under its own
+                info = self.client.publish(self.topic_events, payload, qos=1, retain=False)
+                if info.rc != 0:  # not connected any more: the next connection re-sends
+                    break
+                with self._lock:
+                    acked = info.mid in self._early_acks
                     if acked:
-                        self._acked(seq, capture_wall)
-                    if len(self._inflight) > 5000:  # acks lost with an old connection
-                        self._prune_inflight()
+                        self._early_acks.discard(info.mid)
+                    else:
+                        self._inflight[info.mid] = (seq, capture_wall)
+                    self._sent_up_to = seq
+                if acked:
+                    self._acked(seq, capture_wall)
+                if len(self._inflight) > 5000:  # acks lost with an old connection
+                    self._prune_inflight()
 
     def _prune_inflight(self) -> None:
         with self._lock:

@@ -62,8 +62,17 @@ def _cv2_target(uri: str) -> Any:
     return uri
 
 
+#: Consecutive undecodable frames after which the rest of a damaged file counts as lost.
+MAX_DECODE_GAP = 25
+
+
 class FileSource:
-    """Every frame of a video file, in order; ``realtime`` paces them at the file's rate."""
+    """Every frame of a video file, in order; ``realtime`` paces them at the file's rate.
+
+    A frame that cannot be decoded before the container's frame count is reached is not
+    "end of file": it is logged with its index and counted in ``lost_frames`` (the daemon
+    reports them and exits 1 at the end); decoding goes on after a short gap.
+    """
 
     live = False
 
@@ -85,6 +94,8 @@ class FileSource:
             cap.release()
             raise ConfigError(f"source {path}: the file has no frame rate; set source.fps")
         self.path, self.realtime = path, realtime
+        self.frame_count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)  # the container's claim
+        self.lost_frames = 0
         self.width, self.height = first.shape[1], first.shape[0]
         self._cap, self._first = cap, first
         self._stop = threading.Event()
@@ -101,11 +112,38 @@ class FileSource:
                         self._stop.wait(delay)
                 yield Frame(index, index / self.fps, time.time(), np.ascontiguousarray(img[..., ::-1]))
                 index += 1
-                ok, img = self._cap.read()
-                if not ok:
-                    img = None
+                img, skipped = self._read_next(index)
+                index += skipped  # stream time stays true across a skipped gap
         finally:
             self._cap.release()
+
+    def _read_next(self, index: int) -> tuple[Any, int]:
+        """The next decodable frame and how many undecodable ones were skipped before it.
+
+        Failing reads before the container's frame count are decode failures, logged with
+        the frame index and counted in ``lost_frames``; ``None`` ends the file.
+        """
+        for gap in range(MAX_DECODE_GAP + 1):
+            ok, img = self._cap.read()
+            if ok:
+                if gap:
+                    self.lost_frames += gap
+                    logger.warning(
+                        "source %s: frames %d..%d could not be decoded; skipped", self.path, index, index + gap - 1
+                    )
+                return img, gap
+            if index + gap >= self.frame_count:  # the real end of the file
+                break
+        if index < self.frame_count:
+            self.lost_frames += self.frame_count - index
+            logger.warning(
+                "source %s: frame %d could not be decoded; %d of the file's %d frames lost",
+                self.path,
+                index,
+                self.frame_count - index,
+                self.frame_count,
+            )
+        return None, 0
 
     def stop(self) -> None:
         self._stop.set()

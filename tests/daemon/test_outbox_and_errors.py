@@ -115,3 +115,32 @@ def test_slow_sink_drops_instead_of_blocking() -> None:
     sink.close()
     assert sink.dropped > 80 and len(handled) + sink.dropped == 100
     assert handled == sorted(handled)
+
+
+def test_video_that_breaks_mid_file_is_reported_and_exits_1(tmp_path: Path, sim_dir: Path) -> None:
+    """A file whose container promises more frames than decode is not a clean end of file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(sim_dir / "clip_000.mp4"))
+    intact = tmp_path / "intact.avi"
+    writer = cv2.VideoWriter(str(intact), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    n = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        writer.write(img)
+        n += 1
+    writer.release()
+    cfg = write_config(tmp_path / "cfg.yaml", sim_dir)
+    done = run(cfg, "--source", str(intact))
+    assert done.returncode == 0, done.stderr  # an intact file: no false alarm
+    broken = tmp_path / "broken.avi"
+    data = intact.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])  # the header still says n frames
+    done = run(cfg, "--source", str(broken))
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "broken.avi" in last and f"of its {n} frames could not be decoded" in last
+    assert "could not be decoded; " in done.stderr and "frames lost" in done.stderr  # the warning names the frame
+    assert "Traceback" not in done.stderr
