@@ -57,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeDetSam2Error as exc:
         print(f"edge-detsam2 {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:  # a path of the wrong kind
+        print(f"edge-detsam2 {args.command}: error: {exc.filename}: {exc.strerror}; pass another path", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, I/O: a runtime failure, one line naming the file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"edge-detsam2 {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:  # a reader that does not name its file yet still gets one line
+        print(f"edge-detsam2 {args.command}: error: an input file is not UTF-8 text ({exc.reason})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

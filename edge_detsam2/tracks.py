@@ -124,10 +124,12 @@ def parse_track_frame(line: str, where: str) -> TrackFrame:
 def read_tracks(path: str | Path) -> Iterator[TrackFrame]:
     """Stream frames from a tracks JSONL file; frames must be in increasing order."""
     last = -1
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            if any("\udc80" <= c <= "\udcff" for c in line):
+                raise InputFormatError(f"{path}:{lineno}: not UTF-8 text; tracks JSONL is UTF-8")
             fr = parse_track_frame(line, f"{path}:{lineno}")
             if fr.frame <= last:
                 raise InputFormatError(

@@ -11,6 +11,7 @@ and restarts lose nothing, and ``seq`` continues across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -18,7 +19,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +251,7 @@ class Daemon:
             )
         return 0
 
-    def _frames(self) -> Iterator[Frame | None]:
+    def _frames(self) -> Generator[Frame | None, None, None]:
         """Frames with idle ticks (``None``) so the inference loop proves it is alive."""
         src = self.source
         if isinstance(src, LiveSource):
@@ -260,37 +261,49 @@ class Daemon:
         q: queue.Queue[Frame | None] = queue.Queue(maxsize=self.cfg.daemon.frame_queue)
         failure: list[BaseException] = []
 
+        done = threading.Event()  # the consumer is gone: stop decoding
+
         def read() -> None:
             try:
                 for fr in src.frames():
-                    while not self._stop.is_set():
+                    while not (self._stop.is_set() or done.is_set()):
                         try:
                             q.put(fr, timeout=0.25)
                             break
                         except queue.Full:
                             continue
+                    if self._stop.is_set() or done.is_set():
+                        break
             except BaseException as exc:  # surfaced in the inference thread
                 failure.append(exc)
             finally:
-                while not self._stop.is_set():
+                while not (self._stop.is_set() or done.is_set()):
                     try:
                         q.put(None, timeout=0.25)  # end of file
                         break
                     except queue.Full:
                         continue
 
-        threading.Thread(target=read, name="capture", daemon=True).start()
-        while not self._stop.is_set():
-            try:
-                fr = q.get(timeout=0.25)
-            except queue.Empty:
-                yield None
-                continue
-            if fr is None:
-                if failure:
-                    raise failure[0]
-                return
-            yield fr
+        reader = threading.Thread(target=read, name="capture", daemon=True)
+        reader.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    fr = q.get(timeout=0.25)
+                except queue.Empty:
+                    yield None
+                    continue
+                if fr is None:
+                    if failure:
+                        raise failure[0]
+                    return
+                yield fr
+        finally:
+            # whatever ended the loop (end of file, stop, an error downstream), the decoder
+            # thread ends before we return: a decoder running into interpreter exit aborts (SIGABRT)
+            done.set()
+            src.stop()
+            reader.join(timeout=10)
 
     def _loop(self, perception: Perception, outbox: Outbox, video: ThreadSink | None) -> bool:
         """Process frames; True when a file source reached its end."""
@@ -298,40 +311,41 @@ class Daemon:
         engine, cfg = self.engine, self.cfg
         t_wait = time.perf_counter()
         last_status = 0.0
-        for frame in self._frames():
-            self._beat = time.monotonic()
-            if frame is None:
-                continue
-            t0 = time.perf_counter()
-            self._stage["capture_wait"].add((t0 - t_wait) * 1e3)
-            tracks = perception.step(frame)
-            t1 = time.perf_counter()
-            self._capture_walls.append((frame.index, frame.wall))
-            events = engine.step(tracks)
-            self._last_tracks = tracks
-            self._publish(events, outbox)
-            if video is not None:
-                video.offer((frame.image_rgb, tracks, events))
-            t2 = time.perf_counter()
-            self._stage["perception"].add((t1 - t0) * 1e3)
-            self._stage["events"].add((t2 - t1) * 1e3)
-            self._stage["frame"].add((t2 - t0) * 1e3)
-            for k, v in perception.stage_ms.items():
-                self._stage_extra.setdefault(k, _Ema()).add(v)
-            if self.frames:
-                self._fps.add(1.0 / max(t2 - t_wait, 1e-6))
-            t_wait = t2
-            self.frames += 1
-            if self.frames == 1:
-                self.notifier.ready(f"running: first frame of {redact(cfg.source.uri or '')} processed")
-            now = time.monotonic()
-            if now - last_status > 5.0:
-                last_status = now
-                self.notifier.status(
-                    f"{self.frames} frames, {self.events_count} events, {self._fps.value or 0:.1f} fps"
-                )
-            if self.mqtt is not None:
-                self.mqtt.publish_state(force=bool(events))
+        with contextlib.closing(self._frames()) as frames:  # closed at once, even on an error
+            for frame in frames:
+                self._beat = time.monotonic()
+                if frame is None:
+                    continue
+                t0 = time.perf_counter()
+                self._stage["capture_wait"].add((t0 - t_wait) * 1e3)
+                tracks = perception.step(frame)
+                t1 = time.perf_counter()
+                self._capture_walls.append((frame.index, frame.wall))
+                events = engine.step(tracks)
+                self._last_tracks = tracks
+                self._publish(events, outbox)
+                if video is not None:
+                    video.offer((frame.image_rgb, tracks, events))
+                t2 = time.perf_counter()
+                self._stage["perception"].add((t1 - t0) * 1e3)
+                self._stage["events"].add((t2 - t1) * 1e3)
+                self._stage["frame"].add((t2 - t0) * 1e3)
+                for k, v in perception.stage_ms.items():
+                    self._stage_extra.setdefault(k, _Ema()).add(v)
+                if self.frames:
+                    self._fps.add(1.0 / max(t2 - t_wait, 1e-6))
+                t_wait = t2
+                self.frames += 1
+                if self.frames == 1:
+                    self.notifier.ready(f"running: first frame of {redact(cfg.source.uri or '')} processed")
+                now = time.monotonic()
+                if now - last_status > 5.0:
+                    last_status = now
+                    self.notifier.status(
+                        f"{self.frames} frames, {self.events_count} events, {self._fps.value or 0:.1f} fps"
+                    )
+                if self.mqtt is not None:
+                    self.mqtt.publish_state(force=bool(events))
         return not self._stop.is_set()
 
     def _publish(self, events: list[Event], outbox: Outbox) -> None:

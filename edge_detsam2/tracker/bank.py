@@ -81,9 +81,11 @@ def load_bank(session: StreamingSession, path: Path) -> None:
         if not p.is_file():
             raise TrackerError(f"memory bank file {p} is missing; a bank is a .safetensors + .json pair")
     try:
-        meta = json.loads(json_path.read_text())
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TrackerError(f"memory bank {json_path}: invalid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrackerError(f"memory bank {json_path} cannot be read ({exc}); rebuild the bank") from None
     if meta.get("format") != FORMAT:
         raise TrackerError(f"memory bank {json_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if meta.get("image_size") != session.image_size:
@@ -103,13 +105,23 @@ def load_bank(session: StreamingSession, path: Path) -> None:
     except (SafetensorError, OSError) as exc:
         raise TrackerError(f"memory bank {st_path} cannot be read ({exc})") from None
     pos = sorted((k for k in tensors if k.startswith("maskmem_pos_enc/")), key=lambda k: int(k.split("/")[1]))
-    session._maskmem_pos_enc = [tensors[k] for k in pos]
-    for entry in meta["objects"]:
-        obj = _Object(int(entry["obj_id"]), str(entry["label"]))
-        for k in entry["frames"]:
-            out: dict[str, Any] = {f: tensors[f"{obj.obj_id}/{k}/{f}"] for f in _FIELDS}
-            out["maskmem_pos_enc"] = session._maskmem_pos_enc
-            obj.cond[int(k)] = out
-        session._objects[obj.obj_id] = obj
+    pos_enc = [tensors[k] for k in pos]
+    objects: dict[int, Any] = {}
+    try:
+        for entry in meta["objects"]:
+            obj = _Object(int(entry["obj_id"]), str(entry["label"]))
+            for k in entry["frames"]:
+                out: dict[str, Any] = {f: tensors[f"{obj.obj_id}/{k}/{f}"] for f in _FIELDS}
+                out["maskmem_pos_enc"] = pos_enc
+                obj.cond[int(k)] = out
+            objects[obj.obj_id] = obj
+    except KeyError as exc:  # the pair was not written together
+        raise TrackerError(
+            f"memory bank {path}: {json_path.name} names tensor {exc} that {st_path.name} lacks; rebuild the bank"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise TrackerError(f"memory bank {json_path}: malformed objects list ({exc}); rebuild the bank") from None
+    session._maskmem_pos_enc = pos_enc
+    session._objects.update(objects)
     if meta.get("video_size") and meta["video_size"] != [0, 0]:
         session.video_size = (int(meta["video_size"][0]), int(meta["video_size"][1]))

@@ -94,9 +94,7 @@ def test_login_refused_after_connecting_is_retried_and_delivery_resumes(
         broker.kill()
 
 
-def test_failing_acks_do_not_stop_delivery(
-    tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_failing_acks_do_not_stop_delivery(tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture) -> None:
     real_ack = outbox.ack
     failures = {"left": 10}
 
