@@ -100,6 +100,11 @@ class DetectorSection(_Model):
         "full-resolution crops; null: the detector's own classes name the balls.",
     )
     ball_class: str = Field("ball", description="The detector class that the identity classifier names.")
+    allow_pickle: bool = Field(
+        False,
+        description="Let the daemon run a .pt detector (a pickle: a crafted file runs code). Off: only .onnx/.engine; "
+        "convert a trusted .pt once with 'edge-detsam2 export'.",
+    )
 
     _bundled = field_validator("weights", "identity", mode="before")(bundled)
 

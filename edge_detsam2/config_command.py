@@ -22,6 +22,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if cfg.table.calibration is not None:
         load_calibration(cfg.table.calibration)
-    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+    resolved = cfg.model_dump(mode="json")
+    if resolved["source"].get("uri"):  # camera credentials are masked like the MQTT password
+        from edge_detsam2.daemon.sources import redact
+
+        resolved["source"]["uri"] = redact(resolved["source"]["uri"])
+    print(yaml.safe_dump(resolved, sort_keys=False), end="")
     print(f"# {args.config}: OK")
     return 0

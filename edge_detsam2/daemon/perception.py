@@ -76,8 +76,18 @@ class Sam2Perception:
                     "perception.detector.weights: set the YOLO weights (.pt, .onnx or .engine), "
                     "or use tracker.detect_interval: -1 with a sam2.bank"
                 )
+            det_file = _detector_file(cfg, export)
+            if det_file.suffix == ".pt":
+                if not cfg.detector.allow_pickle:
+                    raise ConfigError(
+                        f"perception.detector.weights: {det_file} is a pickled .pt, which the daemon does not load "
+                        "(a crafted .pt runs code); convert it once with 'edge-detsam2 export --format onnx' and set "
+                        "perception.detector.runtime: onnx (or weights: the .onnx), or set "
+                        "perception.detector.allow_pickle: true for a file you trust"
+                    )
+                logger.warning("perception.detector.allow_pickle: loading the pickled detector %s", det_file)
             det = YoloDetector(
-                _detector_file(cfg, export),
+                det_file,
                 confidence=cfg.detector.confidence,
                 iou=cfg.detector.iou,
                 imgsz=cfg.detector.imgsz,

@@ -8,6 +8,7 @@ status changes. Frames carry their capture wall time and a stream time on the so
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,12 +41,19 @@ class Frame:
     image_rgb: NDArray[np.uint8]
 
 
+#: Query parameters that carry camera credentials (``?user=admin&pwd=...`` on many IP cameras).
+SECRET_PARAMS = re.compile(
+    r"([?&;](?:user|username|usr|login|pwd|pass|passwd|password|token|auth|key|secret|apikey|api_key)=)[^&;#]*",
+    re.IGNORECASE,
+)
+
+
 def redact(uri: str) -> str:
-    """A URI safe to log: credentials replaced by ***."""
+    """A URI safe to log: user info and credential query parameters replaced by ***."""
     if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
         scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
+        uri = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return SECRET_PARAMS.sub(r"\1***", uri)
 
 
 def is_live(uri: str) -> bool:

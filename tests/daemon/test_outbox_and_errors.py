@@ -52,6 +52,19 @@ def test_outbox_refuses_duplicates_and_other_tables(tmp_path: Path) -> None:
 def test_redact_hides_stream_credentials() -> None:
     assert redact("rtsp://admin:hunter2@10.0.0.5:554/live") == "rtsp://***@10.0.0.5:554/live"
     assert redact("/videos/a.mp4") == "/videos/a.mp4"
+    got = redact("http://10.0.0.5/videostream.cgi?user=admin&pwd=hunter2&res=720")
+    assert got == "http://10.0.0.5/videostream.cgi?user=***&pwd=***&res=720"
+    assert "hunter2" not in redact("rtsp://cam/live?channel=1&password=hunter2")
+
+
+def test_check_config_masks_camera_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge_detsam2.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("source:\n  uri: rtsp://admin:hunter2@cam/live?token=s3cret&channel=2\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "s3cret" not in out and "channel=2" in out
 
 
 def run(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:

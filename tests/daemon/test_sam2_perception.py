@@ -54,7 +54,7 @@ def test_run_with_yolo_prompted_sam2_writes_tracks(tmp_path: Path, sim_dir: Path
         source={"uri": str(video)},
         perception={
             "backend": "sam2",
-            "detector": {"weights": str(yolo), "imgsz": 320},
+            "detector": {"weights": str(yolo), "imgsz": 320, "allow_pickle": True},
             "sam2": {"checkpoint": str(ckpt), "overrides": overrides},
             "tracker": {"detect_interval": 5, "detect_confidence": 0.5, "new_object_confidence": 0.5, "max_objects": 3},
         },
@@ -70,3 +70,27 @@ def test_run_with_yolo_prompted_sam2_writes_tracks(tmp_path: Path, sim_dir: Path
     for o in objects:
         assert o["label"] and 0 <= o["cx"] <= 640 and 0 <= o["cy"] <= 360 and o["r"] > 0
         assert len(o["bbox"]) == 4 and 0 <= o["score"] <= 1
+
+
+def test_daemon_refuses_a_pickled_detector_unless_allowed(tmp_path: Path) -> None:
+    """A .pt is a pickle: a crafted one runs code when loaded, so the daemon loads none by default."""
+    import pytest
+
+    from edge_detsam2.config import PerceptionSection
+    from edge_detsam2.daemon.perception import Sam2Perception
+    from edge_detsam2.errors import ConfigError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (marker.write_text, ("code ran",))
+
+    import pickle
+
+    evil.write_bytes(pickle.dumps(Payload()))
+    cfg = PerceptionSection.model_validate({"backend": "sam2", "detector": {"weights": str(evil)}})
+    with pytest.raises(ConfigError, match=r"perception\.detector\.weights: .*evil\.pt is a pickled \.pt.*allow_pickle"):
+        Sam2Perception(cfg, 30.0)
+    assert not marker.exists()
