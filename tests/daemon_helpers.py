@@ -90,6 +90,16 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.kill()
 
 
+def wait_until(pred: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``pred`` every 50 ms until it holds or ``timeout`` (s) passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
 class Subscriber:
     """Collects every message under the prefix; persistent session, QoS 1, resubscribes on connect."""
 
@@ -126,12 +136,7 @@ class Subscriber:
         return [json.loads(p) for p in self.on("/events")]
 
     def wait_for(self, pred: Callable[[], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return True
-            time.sleep(0.05)
-        return pred()
+        return wait_until(pred, timeout)
 
     def close(self) -> None:
         self.client.loop_stop()

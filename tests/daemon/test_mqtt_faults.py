@@ -10,11 +10,12 @@ import logging
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_helpers import Broker
+from daemon_helpers import wait_until as wait
 
 from edge_detsam2.config import MqttSection
 from edge_detsam2.daemon.mqtt import MqttPublisher
@@ -24,15 +25,6 @@ from edge_detsam2.events.types import Event, EventType
 
 def event(seq: int) -> Event:
     return Event(EventType.SHOT, 1.0 + seq, 30 + seq, ("cue_ball",), table="t1", id=f"ID{seq:04d}", seq=seq)
-
-
-def wait(pred: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 @pytest.fixture
