@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edge_detsam2.errors import InputFormatError
+from edge_detsam2.jsonl import jsonl_lines
 
 
 @dataclass(frozen=True)
@@ -124,19 +125,14 @@ def parse_track_frame(line: str, where: str) -> TrackFrame:
 def read_tracks(path: str | Path) -> Iterator[TrackFrame]:
     """Stream frames from a tracks JSONL file; frames must be in increasing order."""
     last = -1
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if any("\udc80" <= c <= "\udcff" for c in line):
-                raise InputFormatError(f"{path}:{lineno}: not UTF-8 text; tracks JSONL is UTF-8")
-            fr = parse_track_frame(line, f"{path}:{lineno}")
-            if fr.frame <= last:
-                raise InputFormatError(
-                    f"{path}:{lineno}: frame {fr.frame} is not after frame {last}; tracks must be sorted by frame"
-                )
-            last = fr.frame
-            yield fr
+    for lineno, line in jsonl_lines(path, "tracks"):
+        fr = parse_track_frame(line, f"{path}:{lineno}")
+        if fr.frame <= last:
+            raise InputFormatError(
+                f"{path}:{lineno}: frame {fr.frame} is not after frame {last}; tracks must be sorted by frame"
+            )
+        last = fr.frame
+        yield fr
 
 
 class TracksWriter:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from edge_detsam2.errors import InputFormatError
+from edge_detsam2.jsonl import jsonl_lines
 
 CUSHIONS = ("top", "bottom", "left", "right")
 
@@ -168,16 +169,11 @@ def utc_iso(epoch_s: float) -> str:
 def read_events_jsonl(path: str) -> list[Event]:
     """Read an events JSONL file; errors name the line."""
     events: list[Event] = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if any("\udc80" <= c <= "\udcff" for c in line):
-                raise InputFormatError(f"{path}:{lineno}: not UTF-8 text; events JSONL is UTF-8")
-            try:
-                events.append(Event.from_dict(json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise InputFormatError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            except InputFormatError as exc:
-                raise InputFormatError(f"{path}:{lineno}: {exc}") from None
+    for lineno, line in jsonl_lines(path, "events"):
+        try:
+            events.append(Event.from_dict(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+        except InputFormatError as exc:
+            raise InputFormatError(f"{path}:{lineno}: {exc}") from None
     return events
