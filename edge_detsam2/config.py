@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.events.params import EventParams
-from edge_detsam2.tracker.model import slim_overrides
+from edge_detsam2.tracker.model import BUNDLED_OVERRIDES
 from edge_detsam2.tracker.params import TrackerParams
 from edge_detsam2.yamlio import KeyPath, load_with_lines, validate_data
 
@@ -25,7 +25,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 BUNDLED_PREFIX = "@models/"
 BUNDLED_DETECTOR = "yolov8n-balls.onnx"
 BUNDLED_IDENTITY = "ball-identity.onnx"
-BUNDLED_SAM2 = "sam2-slim-256.pt"
+BUNDLED_SAM2 = "sam2-slim-512.pt"
 
 
 def bundled(value: Any) -> Any:
@@ -114,7 +114,7 @@ class SamSection(_Model):
 
     config: str = Field("configs/sam2.1/sam2.1_hiera_t.yaml", description="Official SAM2 Hydra config name.")
     overrides: tuple[str, ...] = Field(
-        slim_overrides(256),
+        BUNDLED_OVERRIDES,
         description="Hydra overrides, e.g. ['++model.image_size=512'] (default: the bundled model's).",
     )
     checkpoint: Path | None = Field(

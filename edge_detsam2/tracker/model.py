@@ -59,18 +59,24 @@ def small_overrides(image_size: int = 256, layers: int = 1) -> tuple[str, ...]:
     )
 
 
-def slim_overrides(image_size: int = 256) -> tuple[str, ...]:
+def slim_overrides(image_size: int = 256, num_maskmem: int | None = None) -> tuple[str, ...]:
     """``small_overrides`` with half-width Hiera stages (48..384 channels): the bundled CPU model.
 
     9.3 M parameters (the image encoder shrinks from 10.8 M to 2.8 M); mask decoder, memory
-    attention and memory encoder are SAM2.1's own.
+    attention and memory encoder are SAM2.1's own. ``num_maskmem``: memory frames (SAM2.1: 7).
     """
+    mem = () if num_maskmem is None else (f"++model.num_maskmem={num_maskmem}",)
     return (
         *small_overrides(image_size),
         "++model.image_encoder.trunk.embed_dim=48",
         "++model.image_encoder.trunk.num_heads=1",
         "++model.image_encoder.neck.backbone_channel_list=[384,192,96,48]",
+        *mem,
     )
+
+
+#: The bundled SAM2 model (``data/models/sam2-slim-512.pt``): slim hiera-tiny at 512 px, 4 memory frames.
+BUNDLED_OVERRIDES = slim_overrides(512, num_maskmem=4)
 
 
 def build_model(spec: ModelSpec) -> Any:

@@ -20,7 +20,7 @@ class TrackerParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     detect_interval: int = Field(
-        1, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
+        2, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
     )
     detect_confidence: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are ignored.")
     new_object_confidence: float = Field(
@@ -53,7 +53,7 @@ class TrackerParams(BaseModel):
         "SAM2's mask_inputs; for balls nearly the true mask).",
     )
     reprompt_every_detection: bool = Field(
-        True, description="Re-prompt every matched object on every detection frame, not only drifted ones."
+        False, description="Re-prompt every matched object on every detection frame, not only drifted ones."
     )
     match_classes: bool = Field(
         False,

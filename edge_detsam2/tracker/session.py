@@ -18,13 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_detsam2.tracker.model import TrackerError
+from edge_detsam2.tracker.preprocess import MEAN as _MEAN
+from edge_detsam2.tracker.preprocess import STD as _STD
+from edge_detsam2.tracker.preprocess import resize_square
 
 if TYPE_CHECKING:
     from edge_detsam2.tracker.encoders import ImageEncoder
 
-#: ImageNet normalisation used by SAM2's frame loader.
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
 #: Logits within ±this of 0 count as partial coverage when the centroid is computed.
 SOFT_LOGIT = 10.0
 #: A frame index far beyond any stream: track_step caps object pointers at min(num_frames, 16).
@@ -231,10 +231,9 @@ class StreamingSession:
     def _preprocess(self, frame_rgb: NDArray[np.uint8]) -> Any:
         """Exactly SAM2's frame loader: PIL resize to a square, /255, ImageNet normalisation."""
         import torch
-        from PIL import Image
 
-        img = Image.fromarray(frame_rgb).convert("RGB").resize((self.image_size, self.image_size))
-        x = torch.from_numpy(np.array(img) / 255.0).permute(2, 0, 1).float()
+        img = resize_square(frame_rgb, self.image_size)
+        x = torch.from_numpy(img / 255.0).permute(2, 0, 1).float()
         x = (x - self._mean) / self._std
         return x.unsqueeze(0).to(self.device)
 

@@ -46,27 +46,39 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     i.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this (s)")
     i.add_argument("--resume", action="store_true", help="go on from the checkpoint beside --out")
     i.set_defaults(func=run_identity)
-    s = tsub.add_parser("sam2", help="train or fine-tune SAM2 on simulated clips with ground-truth masks")
-    s.add_argument("--clips", type=Path, required=True, help="directory written by 'edge-detsam2 simulate'")
+    s = tsub.add_parser("sam2", help="train SAM2 to segment and track balls: image-level, then tracking stage")
+    s.add_argument("--clips", type=Path, required=True, help="'simulate' output or a 'train sam2-pack' directory")
     s.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt, {'model': state_dict})")
     s.add_argument("--config", default="configs/sam2.1/sam2.1_hiera_t.yaml", help="official SAM2 config name")
-    s.add_argument("--image-size", type=int, default=512, help="input size of the small CPU config (default 512)")
+    s.add_argument("--image-size", type=int, default=512, help="model input size (a ball needs >= 512 px)")
     s.add_argument(
         "--size",
         choices=["slim", "small", "full"],
         default="slim",
         help="slim: the bundled CPU model (default); small: reduced hiera-tiny as in tests; full: the config as is",
     )
+    s.add_argument("--num-maskmem", type=int, default=4, help="memory frames (cond + recent); SAM2.1 uses 7")
     s.add_argument("--init", type=Path, default=None, help="SAM2.1 checkpoint to fine-tune (default: random init)")
-    s.add_argument("--iterations", type=int, default=1000)
-    s.add_argument("--frames", type=int, default=4, help="frames per training sample (1 prompted + tracked)")
-    s.add_argument("--objects", type=int, default=3, help="balls per training sample")
-    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--resume", action="store_true", help="go on from --out: the tracking stage, memory kept")
+    s.add_argument("--image-seconds", type=float, default=1800.0, help="time budget of the image-level stage")
+    s.add_argument("--track-seconds", type=float, default=3600.0, help="time budget of the tracking stage")
+    s.add_argument("--images", type=int, default=4, help="images per image-level step")
+    s.add_argument("--prompts", type=int, default=8, help="ball prompts per image")
+    s.add_argument("--windows", type=int, default=2, help="clip windows per tracking step")
+    s.add_argument("--objects", type=int, default=4, help="balls per window")
+    s.add_argument("--frames", type=int, default=6, help="longest window (the stage grows 2 -> 4 -> this)")
+    s.add_argument("--lr-image", type=float, default=1e-3)
+    s.add_argument("--lr-track", type=float, default=3e-4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
-    s.add_argument("--eval-clips", type=Path, default=None, help="held-out clips: mask IoU over 60 tracked frames")
-    s.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--eval-clips", type=Path, default=None, help="held-out clips: tracked IoU at every checkpoint")
+    s.add_argument("--eval-every", type=float, default=600.0, help="seconds between held-out checks")
     s.set_defaults(func=run_sam2)
+    k = tsub.add_parser("sam2-pack", help="clips at model size (H.264 + label maps) for 'train sam2' elsewhere")
+    k.add_argument("--clips", type=Path, required=True, help="directory written by 'edge-detsam2 simulate'")
+    k.add_argument("--out", type=Path, required=True, help="pack directory to write")
+    k.add_argument("--image-size", type=int, default=512)
+    k.set_defaults(func=run_sam2_pack)
 
 
 def run_detector(args: argparse.Namespace) -> int:
@@ -117,36 +129,77 @@ def run_identity(args: argparse.Namespace) -> int:
 
 
 def run_sam2(args: argparse.Namespace) -> int:
-    from edge_detsam2.tracker.model import slim_overrides, small_overrides
-    from edge_detsam2.training.sam2 import train_sam2
+    import sys
 
-    if args.iterations < 1 or args.frames < 2 or args.objects < 1:
-        raise UsageError("--iterations >= 1, --frames >= 2 and --objects >= 1")
+    from edge_detsam2.tracker.model import ModelSpec, build_model, slim_overrides, small_overrides
+    from edge_detsam2.training.sam2 import Curriculum, load_clips, train_curriculum
+
+    if min(args.images, args.prompts, args.windows, args.objects) < 1 or args.frames < 2:
+        raise UsageError("--images, --prompts, --windows, --objects >= 1 and --frames >= 2")
     if args.image_size % 32:
         raise UsageError("--image-size must be a multiple of 32")
+    if args.resume and not args.out.is_file():
+        raise UsageError(f"--resume: {args.out} does not exist; start without --resume")
     if args.size == "full":
         overrides: tuple[str, ...] = (f"++model.image_size={args.image_size}",)
     elif args.size == "small":
         overrides = small_overrides(args.image_size)
     else:
         overrides = slim_overrides(args.image_size)
-    recipe = train_sam2(
-        args.clips,
-        args.out,
-        config=args.config,
-        overrides=tuple(overrides),
-        init=args.init,
-        iterations=args.iterations,
-        frames_per_sample=args.frames,
-        objects_per_sample=args.objects,
-        lr=args.lr,
+    overrides = (*overrides, f"++model.num_maskmem={args.num_maskmem}")  # last override wins
+    init = args.out if args.resume else args.init
+    model = build_model(ModelSpec(args.config, init, overrides, args.device))
+    clips = load_clips(args.clips, args.image_size)
+    evals = load_clips(args.eval_clips, args.image_size) if args.eval_clips else None
+    plan = Curriculum(
+        image_seconds=args.image_seconds,
+        track_seconds=args.track_seconds,
+        images_per_step=args.images,
+        prompts_per_image=args.prompts,
+        windows_per_step=args.windows,
+        objects_per_window=args.objects,
+        max_frames=args.frames,
+        image_lr=args.lr_image,
+        track_lr=args.lr_track,
         seed=args.seed,
-        device=args.device,
-        eval_clips=args.eval_clips,
-        time_budget_s=args.time_budget,
     )
-    summary = {"iterations": recipe["iterations"], "train_seconds": recipe["train_seconds"]}
-    if "eval" in recipe:
-        summary["eval_mean_iou"] = recipe["eval"]["mean_iou"]
-    print(json.dumps(summary, indent=1))
+    recipe_path = args.out.with_suffix(".json")
+    previous = json.loads(recipe_path.read_text()) if args.resume and recipe_path.is_file() else {}
+    plan.history = list(previous.get("history", []))
+    result = train_curriculum(
+        model,
+        clips,
+        plan,
+        args.out,
+        device=args.device,
+        eval_clips=evals,
+        eval_every_s=args.eval_every,
+        stages=("track",) if args.resume else ("image", "track"),
+        zero_init=init is None,
+    )
+    recipe = {
+        "command": " ".join(["edge-detsam2", *sys.argv[1:]]),
+        "clips": str(args.clips),
+        "config": args.config,
+        "overrides": list(overrides),
+        "init": str(init) if init else None,
+        "seed": args.seed,
+        "sittings": [*previous.get("sittings", []), result["stages"]],
+        "history": plan.history,
+    }
+    recipe_path.write_text(json.dumps(recipe, indent=1) + "\n")
+    print(json.dumps({"out": str(args.out), "stages": result["stages"]}, indent=1))
+    return 0
+
+
+def run_sam2_pack(args: argparse.Namespace) -> int:
+    from edge_detsam2.training.sam2 import load_clip, write_pack
+
+    manifest = args.clips / "manifest.json"
+    if not manifest.is_file():
+        raise UsageError(f"--clips {args.clips}: no manifest.json; make clips with: edge-detsam2 simulate {args.clips}")
+    names = [c["clip"] for c in json.loads(manifest.read_text())["clips"]]
+    for i, name in enumerate(names, 1):
+        write_pack(load_clip(args.clips, name, args.image_size), args.out)
+        print(f"sam2-pack: {i}/{len(names)} {name}", flush=True)
     return 0
