@@ -240,6 +240,25 @@ def ellipses(boxes: Any, size: int) -> Any:
     return ((dx**2 + dy**2) <= 1.0).float()[:, None]
 
 
+def track_frame(
+    model: Any, t: int, feats: Any, pos: Any, sizes: Any, mask_inputs: Any, output_dict: dict[str, dict[int, Any]]
+) -> tuple[Any, ...]:
+    """One frame of SAM2 tracking as inference runs it (frame 0 conditioned by ``mask_inputs``).
+
+    Stores the frame's output with its memory in ``output_dict`` and returns SAM2's seven head
+    outputs (multi-masks, high-res multi-masks, IoUs, low-res, high-res, pointer, object score);
+    ``track_step`` would drop the object score the loss needs.
+    """
+    out, sam, _, _ = model._track_step(
+        t, t == 0, feats, pos, sizes, None, mask_inputs, output_dict, UNBOUNDED_FRAMES, False, None
+    )
+    _, _, _, low, high, obj_ptr, score = sam
+    out.update(pred_masks=low, pred_masks_high_res=high, obj_ptr=obj_ptr, object_score_logits=score)
+    model._encode_memory_in_output(feats, sizes, None, True, high, score, out)
+    output_dict["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = out
+    return tuple(sam)
+
+
 # -- the trainer ---------------------------------------------------------------------------------
 
 
@@ -453,13 +472,9 @@ class CurriculumTrainer:
             mask_inputs = None
             if t == 0:
                 mask_inputs = ellipses(jitter(boxes_of(target[:, 0] > 0), self.plan.box_jitter, self.gen), s)
-            out, sam, _, _ = model._track_step(
-                t, t == 0, feats, pos, sizes, None, mask_inputs, output_dict, UNBOUNDED_FRAMES, False, None
+            _low_multi, high_multi, ious, _low, _high, _ptr, score = track_frame(
+                model, t, feats, pos, sizes, mask_inputs, output_dict
             )
-            _low_multi, high_multi, ious, low, high, obj_ptr, score = sam
-            out.update(pred_masks=low, pred_masks_high_res=high, obj_ptr=obj_ptr, object_score_logits=score)
-            model._encode_memory_in_output(feats, sizes, None, True, high, score, out)
-            output_dict["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = out
             if t > 0:
                 loss, lg = mask_losses(high_multi, ious, score, target)
                 total = total + loss / (n_frames - 1)
@@ -554,13 +569,7 @@ def evaluate_tracking(
                     _, feats, pos, sizes = model._prepare_backbone_features(per)
                     target = lab[t][None] == obj
                     mask_inputs = ellipses(boxes_of(target), s) if t == 0 else None
-                    out, sam, _, _ = model._track_step(
-                        t, t == 0, feats, pos, sizes, None, mask_inputs, output_dict, UNBOUNDED_FRAMES, False, None
-                    )
-                    _, _, _, low, high, obj_ptr, score = sam
-                    out.update(pred_masks=low, pred_masks_high_res=high, obj_ptr=obj_ptr, object_score_logits=score)
-                    model._encode_memory_in_output(feats, sizes, None, True, high, score, out)
-                    output_dict["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = out
+                    _, _, _, low, _, _, score = track_frame(model, t, feats, pos, sizes, mask_inputs, output_dict)
                     # the session's answer: low-res logits, upsampled, gated by the object score
                     pred = (
                         torch.nn.functional.interpolate(low.float(), (s, s), mode="bilinear", align_corners=False)[:, 0]
