@@ -30,8 +30,15 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("demo", help="simulated clip -> bundled models -> MQTT subscriber -> scorecard")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory (default demo-out/)")
     p.add_argument("--clip", type=Path, default=None, help="a simulated clip's .mp4 (default: render one)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the rendered clip")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the rendered clip (1: the first whose shot has all five event types)",
+    )
     p.add_argument("--shots", type=int, default=1, help="shots in the rendered clip")
+    p.add_argument("--layout", choices=("scatter", "rack"), default="scatter", help="mid-game table or a break")
+    p.add_argument("--ball-set", choices=("nineball", "eightball"), default="nineball", help="9 + cue or 15 + cue")
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of the clip")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker (default: start mosquitto)")
     p.add_argument("--config", type=Path, default=None, help="base config (default: configs/default.yaml values)")
@@ -123,10 +130,14 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.clip is None:
-        print(f"[1/5] rendering a {args.shots}-shot clip from pooltool physics (seed {args.seed})", flush=True)
+        print(
+            f"[1/5] rendering a {args.shots}-shot {args.ball_set} clip ({args.layout}) from pooltool physics "
+            f"(seed {args.seed})",
+            flush=True,
+        )
         rc = cli_main(
             ["simulate", str(out / "clip"), "--clips", "1", "--shots", str(args.shots), "--seed", str(args.seed)]
-            + ["--width", "640", "--height", "360", "--layout", "rack"]
+            + ["--width", "640", "--height", "360", "--layout", args.layout, "--ball-set", args.ball_set]
         )
         if rc:
             return int(rc)

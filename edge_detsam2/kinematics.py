@@ -111,6 +111,23 @@ class BallTrack:
         ts, ps = self.window(t_from, t_to)
         return fit_line(ts, ps)
 
+    def jitter_m(self) -> float:
+        """This ball's own position noise (m): robust scale of each observation's distance from
+        the chord of its two neighbours (zero for a ball moving uniformly, large at impulses,
+        which the median ignores). 0 with fewer than 8 observations."""
+        if len(self._t) < 8:
+            return 0.0
+        ts = self.times()
+        ps = np.asarray(self._p, dtype=np.float64)
+        gap = ts[2:] - ts[:-2]
+        b = (ts[1:-1] - ts[:-2]) / np.maximum(gap, 1e-9)
+        a = 1.0 - b
+        resid = ps[1:-1] - (a[:, None] * ps[:-2] + b[:, None] * ps[2:])
+        # For white noise sigma per axis: var = sigma^2 (1 + a^2 + b^2); |r| ~ sigma * Rayleigh,
+        # whose median is sigma * sqrt(2 ln 2).
+        r = np.linalg.norm(resid, axis=1) / np.sqrt(1.0 + a * a + b * b)
+        return float(np.median(r) / np.sqrt(2.0 * np.log(2.0)))
+
     def times(self) -> F64:
         return np.fromiter(self._t, dtype=np.float64, count=len(self._t))
 

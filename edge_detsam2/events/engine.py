@@ -61,6 +61,7 @@ class EventEngine:
         self._shot = ShotState()
         self._t_now = 0.0
         self.noise = NoiseEstimate()
+        self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
 
     # -- public ------------------------------------------------------------------
     def step(self, frame: TrackFrame) -> list[Event]:
@@ -71,13 +72,19 @@ class EventEngine:
         seen = set()
         for obj in frame.objects:
             xy = self.table.homography.to_table(np.array([obj.cx, obj.cy]))
+            if self._jumped(obj.id, obj.label, t, xy):
+                self.jumps_ignored += 1
+                continue
             self._observe(obj.id, obj.label, t, xy)
             seen.add(obj.id)
         out: list[Event] = []
         p, sigma = self.params, self.noise.sigma_m
         for tid in sorted(self._tracks):
-            scanner = self._scanners[tid]
-            for imp in scanner.scan(self._tracks[tid], t, p.window_s, p.impulse_min_mps, sigma, p.significance):
+            scanner, track = self._scanners[tid], self._tracks[tid]
+            # A ball whose mask jitters more than the others (a neighbour bleeding into it) is
+            # judged against its own noise: its jitter is not an impulse.
+            noise = max(sigma, track.jitter_m())
+            for imp in scanner.scan(track, t, p.window_s, p.impulse_min_mps, noise, p.significance):
                 out += self._classify(imp)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
@@ -110,6 +117,13 @@ class EventEngine:
         return len(self._tracks)
 
     # -- internals ---------------------------------------------------------------
+    def _jumped(self, tid: str, label: str, t: float, xy: np.ndarray) -> bool:
+        """Faster than any ball since this track's last observation: the tracker jumped."""
+        tr = self._tracks.get(tid)
+        if tr is None or tr.label != label or t <= tr.last_t:
+            return False
+        return float(np.linalg.norm(xy - tr.last_xy)) > self.params.max_speed_mps * (t - tr.last_t)
+
     def _observe(self, tid: str, label: str, t: float, xy: np.ndarray) -> None:
         tr = self._tracks.get(tid)
         if tr is None or tr.label != label or t - tr.last_t > self.params.retire_after_s:

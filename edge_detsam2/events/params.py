@@ -52,6 +52,12 @@ class EventParams(BaseModel):
     merge_s: float = Field(
         0.06, ge=0.0, description="Same event (type, balls, cushion) again within this time is one event (s)."
     )
+    max_speed_mps: float = Field(
+        12.0,
+        gt=0.0,
+        description="An observation that would need a faster ball than this (m/s) is a tracker jump (a mask moving "
+        "to another ball as its own drops into a pocket) and is ignored.",
+    )
     history_s: float = Field(1.5, gt=0.0, le=10.0, description="Observation history kept per ball (s).")
     retire_after_s: float = Field(3.0, gt=0.0, description="A ball unseen this long is forgotten (s).")
     cue_label: str = Field("cue_ball", min_length=1, description="Label of the cue ball.")

@@ -34,7 +34,11 @@ class IdentityVotes:
         for label, w in evidence.items():
             tally[label] += float(w)
         if obj_id not in self.labels and tally:
-            self.labels[obj_id] = max(tally, key=tally.__getitem__)
+            # A new track does not take a name another live track holds (unique): the vote may
+            # give it that name later, by the switch margin, if the evidence keeps saying so.
+            held = set(self.labels.values()) if self.unique else set()
+            free = {lb: w for lb, w in tally.items() if lb not in held} or tally
+            self.labels[obj_id] = max(free, key=free.__getitem__)
 
     def forget(self, obj_id: int) -> None:
         self._votes.pop(obj_id, None)

@@ -24,7 +24,7 @@ class TrackerParams(BaseModel):
     )
     detect_confidence: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are ignored.")
     new_object_confidence: float = Field(
-        0.5, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
+        0.4, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
     )
     skip_classes: tuple[str, ...] = Field((), description="Detector classes never tracked (e.g. cue, hand).")
     static_classes: tuple[str, ...] = Field(
@@ -33,6 +33,13 @@ class TrackerParams(BaseModel):
     match_iou: float = Field(0.2, ge=0.0, le=1.0, description="Min box IoU to match a detection to a tracked mask.")
     match_distance: float = Field(
         1.5, ge=0.0, description="Else: same class within this many box sizes (centre distance)."
+    )
+    duplicate_iou: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Two objects whose mask boxes overlap this much hold one ball: on a detected ball, the object not "
+        "named like the detection is moved to a free detection of its own name, or dropped.",
     )
     reanchor_iou: float = Field(
         0.5, ge=0.0, le=1.0, description="A matched object whose mask box overlaps its detection less is re-prompted."
@@ -46,7 +53,7 @@ class TrackerParams(BaseModel):
         description="While the detector runs, an object no detection has matched for this long is left out of the "
         "outputs (SAM2's memory alone is not trusted for it), and retired after absent_s; null: always trust SAM2.",
     )
-    max_cond_frames: int = Field(4, ge=1, le=64, description="Prompted frames kept in memory per object.")
+    max_cond_frames: int = Field(2, ge=1, le=64, description="Prompted frames kept in memory per object.")
     prompt: Literal["box", "mask"] = Field(
         "mask",
         description="How a detection prompts SAM2: box (two corner points) or mask (the ellipse inscribed in the box, "

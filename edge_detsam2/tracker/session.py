@@ -190,10 +190,19 @@ class StreamingSession:
         with torch.inference_mode():
             backbone_out = self.encoder(self._preprocess(frame_rgb))
             results: dict[int, dict[str, Any]] = {}
-            for obj_id, (box, label, as_mask) in self._prompts.items():
-                obj = self._objects.setdefault(obj_id, _Object(obj_id, label))
-                obj.label = label
-                results[obj_id] = self._run(backbone_out, [obj], t, box, as_mask)[0]
+            # A prompted frame reads no memory (is_init_cond_frame): prompts of one kind run as one batch.
+            for as_mask in (False, True):
+                prompted = [(i, b, lb) for i, (b, lb, m) in self._prompts.items() if m == as_mask]
+                if not prompted:
+                    continue
+                objs = []
+                for obj_id, _, label in prompted:
+                    obj = self._objects.setdefault(obj_id, _Object(obj_id, label))
+                    obj.label = label
+                    objs.append(obj)
+                boxes = np.stack([b for _, b, _ in prompted])
+                for obj, out in zip(objs, self._run(backbone_out, objs, t, boxes, as_mask), strict=True):
+                    results[obj.obj_id] = out
             self._prompts.clear()
             for group in self._groups(exclude=set(results)):
                 for obj, out in zip(group, self._run(backbone_out, group, t, None), strict=True):
@@ -252,8 +261,8 @@ class StreamingSession:
         _, feats, pos, sizes = self.model._prepare_backbone_features(expanded)
         return feats, pos, sizes
 
-    def _ellipse_mask(self, box: NDArray[np.float64]) -> Any:
-        """(1, 1, S, S) float mask: the ellipse inscribed in ``box`` at the model's input size."""
+    def _ellipse_masks(self, boxes: NDArray[np.float64]) -> Any:
+        """(B, 1, S, S) float masks: the ellipses inscribed in ``boxes`` at the model's input size."""
         import cv2
         import torch
 
@@ -261,45 +270,48 @@ class StreamingSession:
         h, w = self.video_size
         s = self.image_size
         sx, sy = s / w, s / h
-        m = np.zeros((s, s), dtype=np.uint8)
-        centre = (round((box[0] + box[2]) / 2 * sx * 16), round((box[1] + box[3]) / 2 * sy * 16))
-        axes = (max(1, round((box[2] - box[0]) / 2 * sx * 16)), max(1, round((box[3] - box[1]) / 2 * sy * 16)))
-        cv2.ellipse(m, centre, axes, 0, 0, 360, 1, -1, cv2.LINE_8, shift=4)
-        return torch.from_numpy(m).float().view(1, 1, s, s).to(self.device)
+        m = np.zeros((len(boxes), s, s), dtype=np.uint8)
+        for i, box in enumerate(boxes):
+            centre = (round((box[0] + box[2]) / 2 * sx * 16), round((box[1] + box[3]) / 2 * sy * 16))
+            axes = (max(1, round((box[2] - box[0]) / 2 * sx * 16)), max(1, round((box[3] - box[1]) / 2 * sy * 16)))
+            cv2.ellipse(m[i], centre, axes, 0, 0, 360, 1, -1, cv2.LINE_8, shift=4)
+        return torch.from_numpy(m).float().view(len(boxes), 1, s, s).to(self.device)
 
     def _run(
         self,
         backbone_out: dict[str, Any],
         objs: list[_Object],
         t: int,
-        box: NDArray[np.float64] | None,
+        boxes: NDArray[np.float64] | None,
         as_mask: bool = False,
     ) -> list[dict[str, Any]]:
+        """One track_step for ``objs``: tracked from memory, or prompted with ``boxes`` (one per object)."""
         import torch
 
         feats, pos, sizes = self._features(backbone_out, len(objs))
         point_inputs = None
         mask_inputs = None
-        if box is not None and as_mask:
-            mask_inputs = self._ellipse_mask(box)
-        elif box is not None:
+        if boxes is not None and as_mask:
+            mask_inputs = self._ellipse_masks(boxes)
+        elif boxes is not None:
             assert self.video_size is not None
             h, w = self.video_size
-            pts = torch.tensor(box, dtype=torch.float32).reshape(1, 2, 2)
+            pts = torch.tensor(boxes, dtype=torch.float32).reshape(len(objs), 2, 2)
             pts = pts / torch.tensor([w, h], dtype=torch.float32) * self.image_size
             point_inputs = {
                 "point_coords": pts.to(self.device),
-                "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=self.device),
+                "point_labels": torch.tensor([[2, 3]] * len(objs), dtype=torch.int32, device=self.device),
             }
         out = self.model.track_step(
             frame_idx=t,
-            is_init_cond_frame=box is not None,
+            is_init_cond_frame=boxes is not None,
             current_vision_feats=feats,
             current_vision_pos_embeds=pos,
             feat_sizes=sizes,
             point_inputs=point_inputs,
             mask_inputs=mask_inputs,
-            output_dict=_batched_dict(objs),
+            # a prompted frame reads no memory: the objects' stored outputs need not line up
+            output_dict=_batched_dict(objs) if boxes is None else objs[0].output_dict(),
             num_frames=_UNBOUNDED_FRAMES,
             track_in_reverse=False,
             run_mem_encoder=True,
@@ -316,7 +328,7 @@ class StreamingSession:
                 "obj_ptr": out["obj_ptr"][i : i + 1],
                 "object_score_logits": out["object_score_logits"][i : i + 1],
             }
-            (obj.cond if box is not None else obj.non_cond)[t] = compact
+            (obj.cond if boxes is not None else obj.non_cond)[t] = compact
             self._trim(obj, t)
             per_obj.append(compact)
         return per_obj

@@ -46,6 +46,7 @@ class Tracker:
         self._confirmed: dict[int, int] = {}  # object -> last frame a detection matched it
         self._static = Detections.empty()
         self._frame = -1
+        self.duplicates_dropped = 0
         self.votes = IdentityVotes(switch_margin=params.identity_switch_margin, unique=params.unique_identities)
 
     @property
@@ -91,6 +92,9 @@ class Tracker:
             trk_ids = tuple(i for i, k in zip(last.obj_ids, ok, strict=True) if k)
             trk_boxes = boxes[ok]
             trk_labels = tuple(lb for lb, k in zip(last.labels, ok, strict=True) if k)
+        trk_ids, trk_boxes, trk_labels, dups = _split_duplicates(
+            balls, trk_ids, trk_boxes, trk_labels, p.duplicate_iou, p.match_iou
+        )
         labels_for_match = balls.labels if p.match_classes else ("ball",) * len(balls)
         trk_for_match = trk_labels if p.match_classes else ("ball",) * len(trk_labels)
         matches = associate(
@@ -105,6 +109,7 @@ class Tracker:
         # a fast ball's box may be far from its last mask, or the mask may be lost. Only
         # detections left over after that start new objects (several instances of a class).
         free = {t for t in range(len(trk_ids))} - {t for _, t, _ in matches}
+        # Lost objects (empty mask) and duplicates (a second mask on a ball another object holds).
         lost = (
             [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids] if last else []
         )
@@ -125,6 +130,11 @@ class Tracker:
                 tracked.add(self._next_id)
                 self._last_seen[self._next_id] = self._frame
                 self._next_id += 1
+        for obj_id in dups:
+            if any(c[0] == obj_id for c in spare):
+                # No detection of its own identity took it back: it only shadows another ball.
+                self._drop(obj_id)
+                self.duplicates_dropped += 1
         for obj_id, label in self.votes.decide().items():
             self.session.set_label(obj_id, label)
 
@@ -153,6 +163,41 @@ class Tracker:
         self.votes.forget(obj_id)
         self._confirmed.pop(obj_id, None)
         self._last_seen.pop(obj_id, None)
+
+
+def _split_duplicates(
+    balls: Detections,
+    trk_ids: tuple[int, ...],
+    trk_boxes: NDArray[np.float64],
+    trk_labels: tuple[str, ...],
+    min_iou: float,
+    det_iou: float,
+) -> tuple[tuple[int, ...], NDArray[np.float64], tuple[str, ...], set[int]]:
+    """Separate objects whose masks sit on a ball another object also holds.
+
+    A fast ball that SAM2 loses is often followed onto a neighbour, and two masks then share
+    one ball: their boxes overlap by ``min_iou`` or more. Of such a group, on a detected ball
+    (box IoU >= ``det_iou``), the object named like the detection (else the best overlap) keeps
+    it; the others are returned as duplicates. Groups no detection covers are left alone.
+    """
+    if len(balls) == 0 or len(trk_ids) < 2:
+        return trk_ids, trk_boxes, trk_labels, set()
+    pair = box_iou(trk_boxes, trk_boxes)
+    det = box_iou(balls.boxes, trk_boxes)
+    dups: set[int] = set()
+    for a in range(len(trk_ids)):
+        group = [b for b in np.flatnonzero(pair[a] >= min_iou) if trk_ids[b] not in dups]
+        if len(group) < 2 or a not in group:
+            continue
+        d = int(np.argmax(det[:, group].max(axis=1)))
+        if det[d, group].max() < det_iou:
+            continue
+        keep = max(group, key=lambda t: (trk_labels[t] == balls.labels[d], det[d, t]))
+        dups |= {trk_ids[t] for t in group if t != keep}
+    if not dups:
+        return trk_ids, trk_boxes, trk_labels, dups
+    ok = [i for i, o in enumerate(trk_ids) if o not in dups]
+    return tuple(trk_ids[i] for i in ok), trk_boxes[ok], tuple(trk_labels[i] for i in ok), dups
 
 
 def _distance(a: NDArray[np.float64] | None, b: NDArray[np.float64]) -> float:

@@ -51,3 +51,20 @@ def test_evidence_from_a_classifier_or_a_class_detector() -> None:
     assert evidence_of("ball", 0.9, np.array([0.7, 0.3]), names) == {"cue_ball": 0.7, "ball_1": 0.3}
     assert evidence_of("ball_1", 0.8, None, ()) == {"ball_1": 0.8}
     assert evidence_of("pocket", 0.8, np.zeros(2), names) == {"pocket": 0.8}
+
+
+def test_a_new_track_does_not_take_a_name_a_live_track_holds() -> None:
+    """A false detection (the cue's tip) named 'cue_ball' must not start a second cue ball."""
+    v = IdentityVotes(switch_margin=1.5, unique=True)
+    v.observe(1, {"cue_ball": 0.95})
+    v.decide()
+    v.observe(2, {"cue_ball": 0.6, "ball_9": 0.3})
+    v.decide()
+    assert v.labels == {1: "cue_ball", 2: "ball_9"}
+    v.forget(1)  # the real cue ball's track is retired: the name is free again
+    v.observe(3, {"cue_ball": 0.9})
+    assert v.labels[3] == "cue_ball"
+    unique_off = IdentityVotes(unique=False)
+    unique_off.observe(1, {"cue_ball": 0.9})
+    unique_off.observe(2, {"cue_ball": 0.9})
+    assert unique_off.labels == {1: "cue_ball", 2: "cue_ball"}

@@ -121,3 +121,44 @@ def test_mask_prompts_and_voted_names_survive_a_wrong_detection(checkpoint: Path
             assert abs(obj.cx - truth[obj.label].cx) < 1.5 and abs(obj.cy - truth[obj.label].cy) < 1.5
     assert sorted(map(sorted, names.values())) == [["ball_1"], ["cue_ball"]]  # never renamed
     assert tracker.label_changes == 0
+
+
+class UntilDetector(ScriptedDetector):
+    """ScriptedDetector whose labels stop being detected from frame ``until[label]`` on."""
+
+    def __init__(self, tracks: list, since: dict[str, int], until: dict[str, int]) -> None:
+        super().__init__(tracks, since)
+        self.until = until
+
+    def detect(self, frame_rgb: np.ndarray) -> Detections:
+        i = self.calls
+        dets = super().detect(frame_rgb)
+        keep = np.array([i < self.until.get(lb, 10**9) for lb in dets.labels], dtype=bool)
+        return dets.select(keep)
+
+
+@pytest.mark.parametrize("ball_1_detected", [True, False])
+def test_a_second_mask_on_one_ball_moves_to_its_own_ball_or_is_dropped(
+    checkpoint: Path, clip: tuple, ball_1_detected: bool
+) -> None:
+    """A fast ball SAM2 loses is often followed onto a neighbour: two objects then share one ball."""
+    _, frames, tracks = clip
+    det = UntilDetector(tracks, {"cue_ball": 0, "ball_1": 0}, {} if ball_1_detected else {"ball_1": 2})
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1), fps=30)
+    out = tracker.step(frames[0])  # cue_ball and ball_1 prompted
+    ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
+    cue_box = next(o.bbox for o in tracks[1].objects if o.label == "cue_ball")
+    for obj_id in ids.values():  # both masks onto the cue ball (a mask prompt's output is its ellipse)
+        tracker.session.add_box(obj_id, cue_box, as_mask=True)
+    shadowed = tracker.step(frames[1]).masks.centroids_px()
+    assert np.hypot(*(shadowed[0] - shadowed[1])) < 1.0
+    tf = to_track_frame(tracker.step(frames[2]), 2, 2 / 30)
+    seen = {o.label: (int(o.id), o.cx, o.cy) for o in tf.objects}
+    truth = {o.label: (o.cx, o.cy) for o in tracks[2].objects}
+    assert seen["cue_ball"][0] == ids["cue_ball"]  # the object named like the detection keeps the ball
+    if ball_1_detected:  # the shadow goes back to its own ball
+        assert tracker.duplicates_dropped == 0 and seen["ball_1"][0] == ids["ball_1"]
+        assert np.hypot(seen["ball_1"][1] - truth["ball_1"][0], seen["ball_1"][2] - truth["ball_1"][1]) < 1.5
+    else:  # no detection of its own: the shadow is dropped, not left as a second cue ball
+        assert tracker.duplicates_dropped == 1 and set(seen) == {"cue_ball"}
+        assert tracker.session.object_ids == (ids["cue_ball"],)
