@@ -140,6 +140,10 @@ class Daemon:
             "undecodable_frames": src.lost_frames if isinstance(src, FileSource) else 0,
             "stage_ms": stages,
             "label_changes": getattr(self._perception_obj, "label_changes", 0),
+            # a second mask on a ball another object held, dropped (tracker/tracker.py)
+            "duplicates_dropped": getattr(self._perception_obj, "duplicates_dropped", 0),
+            # observations faster than events.max_speed_mps, ignored as tracker jumps
+            "jumps_ignored": self.engine.jumps_ignored if self.engine is not None else 0,
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,

@@ -116,6 +116,11 @@ class Sam2Perception:
         """Renames of live tracks by their identity vote (logged; counted in stats)."""
         return self.tracker.label_changes
 
+    @property
+    def duplicates_dropped(self) -> int:
+        """Objects dropped for shadowing a ball another object holds (counted in stats)."""
+        return self.tracker.duplicates_dropped
+
     def step(self, frame: Frame) -> TrackFrame:
         from edge_detsam2.tracker.tracker import to_track_frame
 
