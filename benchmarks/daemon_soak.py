@@ -12,36 +12,80 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import yaml
 
-from daemon_helpers import Broker, Subscriber, read_jsonl, spawn, write_config
+from edge_detsam2.daemon.broker import LocalBroker
+from edge_detsam2.sim.batch import SimulateOptions, simulate_clips
 
-from edge_detsam2.cli import main
+
+class _Collector:
+    """Every message under the table's topics (QoS 1)."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, str]] = []
+        self.lock, ready = threading.Lock(), threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="soak-collector")  # type: ignore[attr-defined]
+
+        def on_connect(client: Any, *_: Any) -> None:
+            client.subscribe("edge-detsam2/#", qos=1)
+            ready.set()
+
+        def on_message(client: Any, userdata: Any, msg: Any) -> None:
+            with self.lock:
+                self.messages.append((msg.topic, msg.payload.decode()))
+
+        c.on_connect, c.on_message = on_connect, on_message
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        if not ready.wait(10):
+            raise RuntimeError("could not subscribe to the soak broker")
+        time.sleep(0.2)  # SUBACK
+        self.client = c
+
+    def on(self, suffix: str) -> list[str]:
+        with self.lock:
+            return [p for t, p in self.messages if t.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
-    sim = ["simulate", str(work / "clip"), "--clips", "1", "--shots", str(args.shots), "--seed", str(args.seed)]
-    assert main([*sim, "--width", str(args.width), "--height", str(args.height), "--layout", "mixed"]) == 0
-    broker = Broker(work / "broker")
+    clip = work / "clip"
+    opts = SimulateOptions(shots=args.shots, seed=args.seed, width=args.width, height=args.height)
+    simulate_clips(clip, opts)
+    broker = LocalBroker(work / "broker")
     broker.start()
-    sub = Subscriber(broker.port)
-    mqtt = {"enabled": True, "host": "127.0.0.1", "port": broker.port, "stats_interval_s": 1.0}
-    cfg = write_config(work / "cfg.yaml", work / "clip", source={"realtime": args.realtime}, mqtt=mqtt)
+    sub = _Collector(broker.port)
+    cfg = {  # the 'tracks' perception: ground-truth tracks replayed beside the video
+        "table": {"id": "t1", "calibration": str(clip / "clip_000.table.yaml")},
+        "source": {"uri": str(clip / "clip_000.mp4"), "realtime": args.realtime},
+        "perception": {"backend": "tracks", "tracks_file": str(clip / "clip_000.tracks.jsonl")},
+        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "stats_interval_s": 1.0},
+        "daemon": {"state_dir": str(work / "state")},
+    }
+    (work / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     out = work / "events.jsonl"
     t0 = time.monotonic()
-    proc = spawn(cfg, "--events-out", str(out))
-    proc.communicate()
+    cmd = [sys.executable, "-m", "edge_detsam2", "run", "--config", str(work / "cfg.yaml"), "--events-out", str(out)]
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     wall = time.monotonic() - t0
     time.sleep(1.0)
     stats = [json.loads(s) for s in sub.on("/stats")]
-    written = read_jsonl(out)
-    got = {e["id"] for e in sub.events()}
+    written = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    got = {json.loads(p)["id"] for p in sub.on("/events")}
     sub.close()
     broker.kill()
     final = stats[-1]

@@ -17,6 +17,8 @@ def test_image(size: int, seed: int = 0) -> Any:
     import cv2
     import torch
 
+    from edge_detsam2.tracker.preprocess import normalize
+
     rng = np.random.default_rng(seed)
     img = np.zeros((size, size, 3), np.uint8)
     img[:] = (30, 110, 60)
@@ -26,9 +28,7 @@ def test_image(size: int, seed: int = 0) -> Any:
         cv2.circle(img, c, max(3, size // 40), colour, -1)
     img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     x = torch.from_numpy(img / 255.0).permute(2, 0, 1).float()
-    mean = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)
-    std = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
-    return ((x - mean) / std).unsqueeze(0)
+    return normalize(x).unsqueeze(0)
 
 
 def export_onnx(model: Any, path: Path, *, opset: int, half: bool) -> dict[str, list[int]]:

@@ -5,12 +5,9 @@ mosquitto is apt-installed by .ci/install; the tests fail (not skip) without it.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,63 +20,20 @@ import pytest
 import yaml
 
 from edge_detsam2.cli import main
+from edge_detsam2.daemon.broker import LocalBroker, free_port
+
+__all__ = ["Broker", "LocalBroker", "Subscriber", "free_port", "read_jsonl", "spawn", "write_config"]
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 PREFIX = "edge-detsam2"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A mosquitto process on a private port; ``kill`` and ``start`` again keep the port."""
+class Broker(LocalBroker):
+    """A mosquitto process on a private port with persistence; ``kill`` and ``start`` again keep the port."""
 
     def __init__(self, workdir: Path, *, password_file: Path | None = None) -> None:
         assert Path(MOSQUITTO).exists(), "mosquitto is not installed: run bash .ci/install"
-        self.port = free_port()
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            f"user {getpass.getuser()}",  # as root, mosquitto would drop to 'mosquitto' and lose our files
-            "persistence true",
-            f"persistence_location {self.dir}/",
-            "autosave_interval 1",
-            f"log_dest file {self.dir}/mosquitto.log",
-        ]
-        if password_file is not None:
-            lines += ["allow_anonymous false", f"password_file {password_file}"]
-        else:
-            lines.append("allow_anonymous true")
-        self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"mosquitto exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
-                    ) from None
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
+        super().__init__(workdir, password_file=password_file)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""The daemon: camera -> perception -> kinematics/events -> outbox -> MQTT and local sinks.
+"""The daemon: a frame source -> the pipeline -> outbox -> MQTT and local sinks.
 
-Threads: capture (file reader or live capture with reconnects), inference (the caller's
-thread: detector, tracker, event engine), MQTT network + publisher, stats, watchdog, one per
-local sink. Queues are bounded: files are read with back-pressure (every frame is processed);
-a live camera overwrites an untaken frame (latest wins, drops counted).
+The pipeline (``edge_detsam2.pipeline``) turns frames into tracks and events; the daemon
+keeps only what runs around it: threads, the outbox, MQTT, the sinks, stats and the
+watchdog. Threads: capture (owned by the source: a file reader with back-pressure, or a
+live capture with reconnects, latest frame wins), inference (the caller's thread), MQTT
+network + publisher, watchdog, one per local sink.
 
 Every event is stored in the SQLite outbox before anything publishes it, so broker outages
 and restarts lose nothing, and ``seq`` continues across restarts.
@@ -14,12 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,12 @@ from edge_detsam2.config import AppConfig
 from edge_detsam2.daemon.mqtt import MqttPublisher
 from edge_detsam2.daemon.notify import Notifier
 from edge_detsam2.daemon.outbox import Outbox
-from edge_detsam2.daemon.perception import Perception, build_perception
 from edge_detsam2.daemon.sinks import ThreadSink, events_jsonl_sink, tracks_jsonl_sink, video_sink
-from edge_detsam2.daemon.sources import FileSource, Frame, LiveSource, Source, SourceError, open_source, redact
 from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
-from edge_detsam2.events.engine import EventEngine
 from edge_detsam2.events.types import Event
-from edge_detsam2.geometry.calibration import load_calibration
-from edge_detsam2.geometry.table import TableGeometry
+from edge_detsam2.perception import Perception
+from edge_detsam2.pipeline import Pipeline, build_pipeline
+from edge_detsam2.sources import FrameSource, open_source, redact
 from edge_detsam2.tracks import TrackFrame
 
 logger = logging.getLogger(__name__)
@@ -90,8 +87,7 @@ class Daemon:
     ) -> None:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
-        self._perception = perception
-        self._perception_obj: Perception | None = perception  # the one in use, for stats
+        self._perception = perception  # injected (tests); else built from the config
         self._stop = threading.Event()
         self._beat = time.monotonic()
         self._started = time.monotonic()
@@ -103,13 +99,12 @@ class Daemon:
         self._latency: deque[float] = deque(maxlen=1000)
         self._capture_walls: deque[tuple[int, float]] = deque(maxlen=4096)
         self._last_tracks: TrackFrame | None = None
-        self.source: Source | None = None
+        self.source: FrameSource | None = None
+        self.pipeline: Pipeline | None = None
         self.mqtt: MqttPublisher | None = None
         self.sinks: list[ThreadSink] = []
         self._events_sink: ThreadSink | None = None
         self._tracks_sink: ThreadSink | None = None
-        self.engine: EventEngine | None = None
-        self.table: TableGeometry | None = None
 
     # -- control ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -128,7 +123,8 @@ class Daemon:
     def stats(self) -> dict[str, Any]:
         cur, peak = rss_mb()
         lat = list(self._latency)
-        src = self.source
+        src = self.source.counters() if self.source is not None else None
+        pipe = self.pipeline.counters() if self.pipeline is not None else {}
         emas = {**self._stage, **self._stage_extra}
         stages = {k: round(v.value, 2) for k, v in emas.items() if v.value is not None}
         return {
@@ -136,14 +132,12 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self._started, 1),
             "fps": round(self._fps.value or 0.0, 2),
             "frames": self.frames,
-            "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0,
-            "undecodable_frames": src.lost_frames if isinstance(src, FileSource) else 0,
+            "dropped_frames": src.dropped if src else 0,
+            "undecodable_frames": src.undecodable if src else 0,
             "stage_ms": stages,
-            "label_changes": getattr(self._perception_obj, "label_changes", 0),
-            # a second mask on a ball another object held, dropped (tracker/tracker.py)
-            "duplicates_dropped": getattr(self._perception_obj, "duplicates_dropped", 0),
-            # observations faster than events.max_speed_mps, ignored as tracker jumps
-            "jumps_ignored": self.engine.jumps_ignored if self.engine is not None else 0,
+            "label_changes": pipe.get("label_changes", 0),
+            "duplicates_dropped": pipe.get("duplicates_dropped", 0),
+            "jumps_ignored": pipe.get("jumps_ignored", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,
@@ -151,7 +145,7 @@ class Daemon:
             },
             "rss_mb": round(cur, 1),
             "peak_rss_mb": round(peak, 1),
-            "camera_reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
+            "camera_reconnects": src.reconnects if src else 0,
             "mqtt_connects": self.mqtt.connects if self.mqtt else 0,
             "mqtt_state": self.mqtt.state_name if self.mqtt else "disabled",
             "mqtt_ack_failures": self.mqtt.ack_failures if self.mqtt else 0,
@@ -161,12 +155,13 @@ class Daemon:
 
     def state(self) -> dict[str, Any]:
         balls = []
-        fr, table = self._last_tracks, self.table
-        if fr is not None and table is not None:
+        fr = self._last_tracks
+        eng = self.pipeline.engine if self.pipeline is not None else None
+        if fr is not None and eng is not None:
+            table = eng.table
             for obj in fr.objects:
                 xy = table.homography.to_table(np.array([obj.cx, obj.cy]))
                 balls.append({"id": obj.id, "label": obj.label, "position_m": [round(float(v), 4) for v in xy]})
-        eng = self.engine
         return {
             "t": fr.t_s if fr else None,
             "frame": fr.frame if fr else None,
@@ -190,18 +185,14 @@ class Daemon:
             raise ConfigError("table.calibration: set the table calibration file, or pass run --table FILE")
         if cfg.source.uri is None:
             raise ConfigError("source.uri: set the camera (file, rtsp://..., v4l2:///dev/video0, index) or --source")
-        cal = load_calibration(cfg.table.calibration)
-        self.table = TableGeometry.from_calibration(cal)
         table_id = cfg.table.id
         outbox = Outbox(state_dir(cfg) / f"{table_id}.outbox.sqlite", table_id)
         s = cfg.source
-        self.source = open_source(s.uri or "", s, self._on_camera)
+        self.source = open_source(s.uri or "", s, self._on_camera, queue_size=cfg.daemon.frame_queue)
         logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
         self.notifier.status("loading models")
-        perception = self._perception or build_perception(cfg.perception, self.source.fps or 30.0, cfg.export)
-        self._perception_obj = perception
         first_seq = outbox.last_seq() + 1
-        self.engine = EventEngine(self.table, cfg.events, table_id=table_id, first_seq=first_seq)
+        self.pipeline = pipeline = build_pipeline(cfg, first_seq=first_seq, perception=self._perception)
         logger.info(
             "table %s: events continue at seq %d; %d undelivered in the outbox", table_id, first_seq, outbox.count()
         )
@@ -210,7 +201,7 @@ class Daemon:
                 cfg.mqtt, table_id, outbox, stats=self.stats, state=self.state, on_published=self._on_published
             )
             self.mqtt.start()
-            if isinstance(self.source, FileSource):
+            if not self.source.live:
                 self.mqtt.publish_camera(True)
         out = cfg.outputs
         if out.events_jsonl is not None:
@@ -223,11 +214,11 @@ class Daemon:
         watchdog.start()
         end_of_file = False
         try:
-            end_of_file = self._loop(perception, outbox, video)
+            end_of_file = self._loop(pipeline, outbox, video)
         finally:
             self.notifier.stopping("draining")
             self._stop.set()
-            self._finish(outbox, video)
+            self._finish(pipeline, outbox)
         undelivered = 0
         if self.mqtt is not None:
             undelivered = self.mqtt.close(clean=True, drain_timeout_s=cfg.mqtt.drain_timeout_s)
@@ -247,95 +238,33 @@ class Daemon:
                 f"{undelivered} events could not be delivered to MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port}; "
                 f"they are kept in {outbox.path} and sent on the next start"
             )
-        src = self.source
-        if isinstance(src, FileSource) and src.lost_frames:
-            raise SourceError(
-                f"source {src.path}: {src.lost_frames} of its {src.frame_count} frames could not be decoded "
-                "(a damaged file?); the events above cover only the frames that could"
-            )
+        self.source.check_complete()
         return 0
 
-    def _frames(self) -> Generator[Frame | None, None, None]:
-        """Frames with idle ticks (``None``) so the inference loop proves it is alive."""
-        src = self.source
-        if isinstance(src, LiveSource):
-            yield from src.frames()
-            return
-        assert isinstance(src, FileSource)
-        q: queue.Queue[Frame | None] = queue.Queue(maxsize=self.cfg.daemon.frame_queue)
-        failure: list[BaseException] = []
-
-        done = threading.Event()  # the consumer is gone: stop decoding
-
-        def read() -> None:
-            try:
-                for fr in src.frames():
-                    while not (self._stop.is_set() or done.is_set()):
-                        try:
-                            q.put(fr, timeout=0.25)
-                            break
-                        except queue.Full:
-                            continue
-                    if self._stop.is_set() or done.is_set():
-                        break
-            except BaseException as exc:  # surfaced in the inference thread
-                failure.append(exc)
-            finally:
-                while not (self._stop.is_set() or done.is_set()):
-                    try:
-                        q.put(None, timeout=0.25)  # end of file
-                        break
-                    except queue.Full:
-                        continue
-
-        reader = threading.Thread(target=read, name="capture", daemon=True)
-        reader.start()
-        try:
-            while not self._stop.is_set():
-                try:
-                    fr = q.get(timeout=0.25)
-                except queue.Empty:
-                    yield None
-                    continue
-                if fr is None:
-                    if failure:
-                        raise failure[0]
-                    return
-                yield fr
-        finally:
-            # whatever ended the loop (end of file, stop, an error downstream), the decoder
-            # thread ends before we return: a decoder running into interpreter exit aborts (SIGABRT)
-            done.set()
-            src.stop()
-            reader.join(timeout=10)
-
-    def _loop(self, perception: Perception, outbox: Outbox, video: ThreadSink | None) -> bool:
+    def _loop(self, pipeline: Pipeline, outbox: Outbox, video: ThreadSink | None) -> bool:
         """Process frames; True when a file source reached its end."""
-        assert self.engine is not None
-        engine, cfg = self.engine, self.cfg
+        assert self.source is not None
+        cfg = self.cfg
         t_wait = time.perf_counter()
         last_status = 0.0
-        with contextlib.closing(self._frames()) as frames:  # closed at once, even on an error
+        # closed at once, even on an error: the source joins its capture thread
+        with contextlib.closing(self.source.frames()) as frames:
             for frame in frames:
                 self._beat = time.monotonic()
-                if frame is None:
+                if frame is None:  # idle tick: alive, waiting for the camera
                     continue
                 t0 = time.perf_counter()
                 self._stage["capture_wait"].add((t0 - t_wait) * 1e3)
-                tracks = perception.step(frame)
-                t1 = time.perf_counter()
                 self._capture_walls.append((frame.index, frame.wall))
-                events = engine.step(tracks)
-                self._last_tracks = tracks
-                self._publish(events, outbox)
+                result = pipeline.step(frame)
+                self._last_tracks = result.tracks
+                self._publish(result.events, outbox)
                 if video is not None:
-                    video.offer((frame.image_rgb, tracks, events))
+                    video.offer((frame.image_rgb, result.tracks, result.events))
                 t2 = time.perf_counter()
-                self._stage["perception"].add((t1 - t0) * 1e3)
-                self._stage["events"].add((t2 - t1) * 1e3)
                 self._stage["frame"].add((t2 - t0) * 1e3)
-                for k, v in perception.stage_ms.items():
-                    self._stage_extra.setdefault(k, _Ema()).add(v)
+                for k, v in result.stage_ms.items():
+                    (self._stage[k] if k in self._stage else self._stage_extra.setdefault(k, _Ema())).add(v)
                 if self.frames:
                     self._fps.add(1.0 / max(t2 - t_wait, 1e-6))
                 t_wait = t2
@@ -349,7 +278,7 @@ class Daemon:
                         f"{self.frames} frames, {self.events_count} events, {self._fps.value or 0:.1f} fps"
                     )
                 if self.mqtt is not None:
-                    self.mqtt.publish_state(force=bool(events))
+                    self.mqtt.publish_state(force=bool(result.events))
         return not self._stop.is_set()
 
     def _publish(self, events: list[Event], outbox: Outbox) -> None:
@@ -374,15 +303,14 @@ class Daemon:
                 return wall
         return self._capture_walls[0][1] if self._capture_walls else time.time()
 
-    def _finish(self, outbox: Outbox, video: ThreadSink | None) -> None:
+    def _finish(self, pipeline: Pipeline, outbox: Outbox) -> None:
         """End of stream or stop: confirm pending pots, close the open shot."""
-        if self.engine is not None:
-            events = self.engine.flush()
-            saved, self._last_tracks = self._last_tracks, None  # no duplicate tracks line
-            self._publish(events, outbox)
-            self._last_tracks = saved
-            if self.mqtt is not None:
-                self.mqtt.publish_state(force=True)
+        events = pipeline.flush()
+        saved, self._last_tracks = self._last_tracks, None  # no duplicate tracks line
+        self._publish(events, outbox)
+        self._last_tracks = saved
+        if self.mqtt is not None:
+            self.mqtt.publish_state(force=True)
 
     def _watchdog(self) -> None:
         """WATCHDOG=1 at half the systemd interval, only while inference makes progress."""

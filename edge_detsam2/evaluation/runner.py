@@ -15,8 +15,6 @@ from edge_detsam2.evaluation.perturb import Perturbation, perturb
 from edge_detsam2.events.engine import EventEngine
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.types import Event, EventType, read_events_jsonl
-from edge_detsam2.geometry.calibration import load_calibration
-from edge_detsam2.geometry.table import TableGeometry
 from edge_detsam2.tracks import read_tracks
 
 
@@ -57,8 +55,7 @@ class Prediction:
 
 def predict_timed(clip: ClipFiles, params: EventParams, perturbation: Perturbation | None = None) -> list[Prediction]:
     """Events the engine finds in a clip's (optionally perturbed) tracks, with emission times."""
-    cal = load_calibration(clip.table)
-    engine = EventEngine(TableGeometry.from_calibration(cal), params, table_id=cal.table_id or clip.name)
+    engine = EventEngine.for_table(clip.table, params, fallback_id=clip.name)
     frames = read_tracks(clip.tracks)
     if perturbation is not None and perturbation.active:
         # Each clip gets its own noise stream, reproducible from the perturbation seed.

@@ -1,4 +1,4 @@
-"""``edge-detsam2 tune``: grid search of event thresholds over simulated clips, with heatmaps.
+"""Grid search of event thresholds over simulated clips, with heatmaps.
 
 The counterpart of Det-SAM2's ``eval_det-sam2.py`` + ``result_visualize.py``, for the
 event engine: every combination of the grid is scored (time-aware matching), results go
@@ -8,9 +8,7 @@ to a JSON list, and for each pair of swept parameters a heatmap of F1 per event 
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,27 +17,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from edge_detsam2.errors import ConfigError, UsageError
-from edge_detsam2.evaluation.command import add_perturb_args, perturbation_from
+from edge_detsam2.errors import ConfigError
 from edge_detsam2.evaluation.perturb import Perturbation
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.progress import Progress
 
 COLUMNS = ("macro", "shot", "collision", "rebound", "pot", "shot_end")
-
-
-def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("tune", help="grid-search event thresholds on simulated clips; JSON + heatmaps")
-    p.add_argument("--clips", type=Path, required=True, help="directory of simulated clips")
-    p.add_argument("--grid", type=Path, required=True, help="YAML mapping of events: keys to lists of values")
-    p.add_argument("--config", type=Path, default=None, help="base config (values not in the grid)")
-    p.add_argument(
-        "--out", type=Path, default=Path("tune_results.json"), help="results JSON (default tune_results.json)"
-    )
-    p.add_argument("--plots", type=Path, default=None, help="directory for heatmap PNGs (one per parameter pair)")
-    p.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
-    add_perturb_args(p)
-    p.set_defaults(func=run)
 
 
 def load_grid(path: Path, base: EventParams) -> dict[str, list[Any]]:
@@ -130,23 +113,3 @@ def plot_heatmaps(results: Sequence[dict[str, Any]], grid: dict[str, list[Any]],
         plt.close(fig)
         paths.append(path)
     return paths
-
-
-def run(args: argparse.Namespace) -> int:
-    from edge_detsam2.config import AppConfig, load_config
-
-    if args.workers < 1:
-        raise UsageError("--workers must be >= 1")
-    base = (load_config(args.config) if args.config else AppConfig()).events
-    grid = load_grid(args.grid, base)
-    pert = perturbation_from(args)
-    results = grid_search(args.clips, base, grid, pert, args.workers)
-    results.sort(key=lambda r: -r["macro_f1"])
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    best = results[0]
-    print(f"{len(results)} combinations scored; results in {args.out}")
-    print(f"best macro-F1 {best['macro_f1']:.4f} with {best['params']}")
-    if args.plots is not None:
-        for path in plot_heatmaps(results, grid, args.plots):
-            print(f"heatmap: {path}")
-    return 0

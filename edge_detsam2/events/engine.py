@@ -12,6 +12,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from edge_detsam2.events.pot import PotCandidate, pot_candidate
 from edge_detsam2.events.rebound import rebound_cushion
 from edge_detsam2.events.shot import ShotState, all_at_rest, is_strike
 from edge_detsam2.events.types import Event, EventType, utc_iso
+from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.table import TableGeometry
 from edge_detsam2.kinematics import BallTrack, NoiseEstimate
 from edge_detsam2.tracks import TrackFrame
@@ -62,6 +64,21 @@ class EventEngine:
         self._t_now = 0.0
         self.noise = NoiseEstimate()
         self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
+
+    @classmethod
+    def for_table(
+        cls,
+        calibration: Path,
+        params: EventParams | None = None,
+        *,
+        table_id: str | None = None,
+        fallback_id: str = "table-1",
+        first_seq: int = 1,
+    ) -> EventEngine:
+        """Calibration file -> table geometry -> engine; the id is ``table_id``, else the file's, else fallback."""
+        cal = load_calibration(calibration)
+        table = TableGeometry.from_calibration(cal)
+        return cls(table, params, table_id=table_id or cal.table_id or fallback_id, first_seq=first_seq)
 
     # -- public ------------------------------------------------------------------
     def step(self, frame: TrackFrame) -> list[Event]:

@@ -8,6 +8,7 @@ a streaming session computes what Meta's predictor computes. Checkpoints are rea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,3 +133,15 @@ def save_checkpoint(model: Any, path: Path) -> None:
     import torch
 
     torch.save({"model": model.state_dict()}, path)
+
+
+def model_fingerprint(model: Any) -> str:
+    """SHA-256 over parameter names, shapes and values (any change makes banks incompatible)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(tensor.shape)).encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

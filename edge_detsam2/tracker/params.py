@@ -48,7 +48,7 @@ class TrackerParams(BaseModel):
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )
     confirm_s: float | None = Field(
-        0.2,
+        0.25,
         ge=0.0,
         description="While the detector runs, an object no detection has matched for this long is left out of the "
         "outputs (SAM2's memory alone is not trusted for it), and retired after absent_s; null: always trust SAM2.",

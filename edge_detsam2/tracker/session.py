@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_detsam2.tracker.bank import FIELDS, Bank, BankObject, load_bank, save_bank
 from edge_detsam2.tracker.model import TrackerError
-from edge_detsam2.tracker.preprocess import MEAN as _MEAN
-from edge_detsam2.tracker.preprocess import STD as _STD
-from edge_detsam2.tracker.preprocess import resize_square
+from edge_detsam2.tracker.preprocess import to_model_input
 
 if TYPE_CHECKING:
     from edge_detsam2.tracker.encoders import ImageEncoder
@@ -47,13 +47,16 @@ class _Object:
 
 @dataclass(frozen=True)
 class TrackedMasks:
-    """Per-frame tracker output for B objects (low-resolution logits, image-size/4 square)."""
+    """Per-frame tracker output for B objects (low-resolution logits, image-size/4 square).
+
+    Host numpy arrays: the session copies them off the device once per frame.
+    """
 
     frame: int
     obj_ids: tuple[int, ...]
     labels: tuple[str, ...]
-    mask_logits: Any  # torch.Tensor (B, 1, h, w), float32
-    object_score_logits: Any  # torch.Tensor (B,)
+    mask_logits: NDArray[np.float32]  # (B, 1, h, w)
+    object_score_logits: NDArray[np.float32]  # (B,)
     video_size: tuple[int, int]  # (H, W) of the input frames
 
     def __post_init__(self) -> None:
@@ -65,13 +68,15 @@ class TrackedMasks:
 
     def video_res_logits(self) -> Any:
         """Logits upsampled to the video resolution, exactly as SAM2VideoPredictor outputs them."""
+        import torch
         import torch.nn.functional as F
 
-        return F.interpolate(self.mask_logits, size=self.video_size, mode="bilinear", align_corners=False)
+        logits = torch.from_numpy(self.mask_logits)
+        return F.interpolate(logits, size=self.video_size, mode="bilinear", align_corners=False)
 
     def boxes_px(self) -> NDArray[np.float64]:
         """Mask bounding boxes (x1, y1, x2, y2) in video pixels; NaN rows for empty masks."""
-        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        logits = self.mask_logits[:, 0]
         h, w = logits.shape[1:]
         sy, sx = self.video_size[0] / h, self.video_size[1] / w
         out = np.full((len(self.obj_ids), 4), np.nan)
@@ -83,21 +88,21 @@ class TrackedMasks:
 
     def areas_px(self) -> NDArray[np.float64]:
         """Mask area per object in video pixels (from the low-res masks)."""
-        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        logits = self.mask_logits[:, 0]
         h, w = logits.shape[1:]
         cell = self.video_size[0] * self.video_size[1] / (h * w)
         return np.asarray((logits > 0).sum(axis=(1, 2)) * cell, dtype=np.float64)
 
     def present(self) -> NDArray[np.bool_]:
         """SAM2 considers the object visible (object score > 0) and its mask is not empty."""
-        scores = self.object_score_logits.float().cpu().numpy().reshape(-1)
+        scores = self.object_score_logits.reshape(-1)
         return np.asarray((scores > 0) & (self.areas_px() > 0), dtype=bool)
 
     def centroids_px(self) -> NDArray[np.float64]:
         """Sub-pixel centroid (x, y) per object in video pixels from the low-res masks; NaN if empty."""
         import cv2
 
-        logits = self.mask_logits[:, 0].float().cpu().numpy()
+        logits = self.mask_logits[:, 0]
         h, w = logits.shape[1:]
         sy, sx = self.video_size[0] / h, self.video_size[1] / w
         out = np.full((len(self.obj_ids), 2), np.nan)
@@ -119,7 +124,6 @@ class StreamingSession:
     """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
 
     def __init__(self, model: Any, *, max_cond_frames: int = 4, encoder: ImageEncoder | None = None) -> None:
-        import torch
 
         from edge_detsam2.tracker.encoders import TorchEncoder
 
@@ -139,8 +143,6 @@ class StreamingSession:
         self._maskmem_pos_enc: list[Any] | None = None
         self.frame_idx = -1
         self.video_size: tuple[int, int] | None = None
-        self._mean = torch.tensor(_MEAN, dtype=torch.float32).view(3, 1, 1)
-        self._std = torch.tensor(_STD, dtype=torch.float32).view(3, 1, 1)
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -214,19 +216,54 @@ class StreamingSession:
         else:
             h = self.image_size // 4
             logits, scores = torch.zeros(0, 1, h, h), torch.zeros(0)
-        return TrackedMasks(t, ids, tuple(self._objects[o].label for o in ids), logits, scores, size)
+        labels = tuple(self._objects[o].label for o in ids)
+        host_logits = logits.float().cpu().numpy()  # the one device -> host copy of the frame
+        return TrackedMasks(t, ids, labels, host_logits, scores.float().cpu().numpy().reshape(-1), size)
 
-    def save_bank(self, path: Any) -> tuple[Any, Any]:
-        """Save conditioning memories as a preload bank (see ``tracker.bank``)."""
-        from edge_detsam2.tracker.bank import save_bank
+    def export_bank(self) -> Bank:
+        """This session's conditioning memories, frame keys relative to the next frame."""
+        from edge_detsam2.tracker.model import model_fingerprint
 
-        return save_bank(self, path)
+        if self._maskmem_pos_enc is None:
+            raise TrackerError("the session has no memories yet: track at least one frame before saving a bank")
+        now = self.frame_idx
+        objects = [
+            BankObject(o.obj_id, o.label, {k - now - 1: {f: o.cond[k][f] for f in FIELDS} for k in sorted(o.cond)})
+            for o in self._objects.values()
+        ]
+        pos = list(self._maskmem_pos_enc)
+        return Bank(objects, pos, self.image_size, self.video_size, model_fingerprint(self.model))
 
-    def load_bank(self, path: Any) -> None:
-        """Seed this new session with a preload bank (see ``tracker.bank``)."""
-        from edge_detsam2.tracker.bank import load_bank
+    def import_bank(self, bank: Bank) -> None:
+        """Seed this new session with a bank's objects; their memories are never evicted."""
+        if self.frame_idx >= 0 or self.object_ids:
+            raise TrackerError("load a memory bank into a new session, before its first frame")
+        for b in bank.objects:
+            obj = _Object(b.obj_id, b.label)
+            obj.cond = {k: {**out, "maskmem_pos_enc": bank.maskmem_pos_enc} for k, out in b.cond.items()}
+            self._objects[obj.obj_id] = obj
+        self._maskmem_pos_enc = list(bank.maskmem_pos_enc)
+        if bank.video_size is not None:
+            self.video_size = bank.video_size
 
-        load_bank(self, path)
+    def save_bank(self, path: Path) -> tuple[Path, Path]:
+        """Save conditioning memories as a preload bank (``tracker.bank``)."""
+        return save_bank(self.export_bank(), path)
+
+    def load_bank(self, path: Path) -> None:
+        """Seed this new session with a preload bank (``tracker.bank``)."""
+        from edge_detsam2.tracker.model import model_fingerprint
+
+        if self.frame_idx >= 0 or self.object_ids:
+            raise TrackerError("load a memory bank into a new session, before its first frame")
+        self.import_bank(
+            load_bank(
+                path,
+                image_size=self.image_size,
+                model_fingerprint=model_fingerprint(self.model),
+                device=str(self.device),
+            )
+        )
 
     def state_size(self) -> dict[str, int]:
         """How many stored frame outputs the session holds (for memory-bound checks)."""
@@ -239,12 +276,7 @@ class StreamingSession:
     # -- internals ---------------------------------------------------------------------
     def _preprocess(self, frame_rgb: NDArray[np.uint8]) -> Any:
         """Exactly SAM2's frame loader: PIL resize to a square, /255, ImageNet normalisation."""
-        import torch
-
-        img = resize_square(frame_rgb, self.image_size)
-        x = torch.from_numpy(img / 255.0).permute(2, 0, 1).float()
-        x = (x - self._mean) / self._std
-        return x.unsqueeze(0).to(self.device)
+        return to_model_input(frame_rgb, self.image_size, self.device)
 
     def _groups(self, exclude: set[int]) -> list[list[_Object]]:
         by_sig: dict[tuple[tuple[int, ...], tuple[int, ...]], list[_Object]] = defaultdict(list)

@@ -9,6 +9,7 @@ not seen for ``absent_s`` are retired. Static classes (pockets) are passed throu
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_detsam2.detector.types import Detections
+from edge_detsam2.frame import Frame
 from edge_detsam2.tracker.association import associate, box_iou
 from edge_detsam2.tracker.identity import IdentityVotes, evidence_of
 from edge_detsam2.tracker.params import TrackerParams
@@ -33,19 +35,26 @@ class TrackerOutput:
     static: Detections  # latest detections of static classes (pockets)
     detections: Detections | None  # this frame's detections, if the detector ran
     unconfirmed: frozenset[int] = frozenset()  # objects left out of the outputs (see TrackerParams.confirm_s)
+    detect_ms: float = 0.0  # time the detector took on this frame (0 when it did not run)
 
 
 class Tracker:
-    """Detector-prompted streaming SAM2 for one camera."""
+    """Detector-prompted streaming SAM2 for one camera.
 
-    def __init__(self, session: StreamingSession, detector: Detector | None, params: TrackerParams, fps: float) -> None:
-        self.session, self.detector, self.params, self.fps = session, detector, params, fps
+    Lifetimes (``absent_s``, ``confirm_s``) are measured in seconds of the frames' source
+    time (``Frame.t_s``), so a live camera that drops frames does not stretch them.
+    """
+
+    def __init__(self, session: StreamingSession, detector: Detector | None, params: TrackerParams) -> None:
+        self.session, self.detector, self.params = session, detector, params
         self._next_id = max(session.object_ids, default=-1) + 1
         self._last: TrackedMasks | None = None
-        self._last_seen: dict[int, int] = {o: 0 for o in session.object_ids}
-        self._confirmed: dict[int, int] = {}  # object -> last frame a detection matched it
+        self._t = 0.0  # source time of the current frame (s)
+        self._period = 0.0  # source time between the last two frames (s)
+        self._last_seen: dict[int, float] = {o: 0.0 for o in session.object_ids}
+        self._confirmed: dict[int, float] = {}  # object -> source time a detection last matched it
         self._static = Detections.empty()
-        self._frame = -1
+        self._frame = -1  # frames processed (the detection schedule counts these)
         self.duplicates_dropped = 0
         self.votes = IdentityVotes(switch_margin=params.identity_switch_margin, unique=params.unique_identities)
 
@@ -54,25 +63,30 @@ class Tracker:
         """How many times a live track was renamed by its identity vote (stats)."""
         return self.votes.changes
 
-    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackerOutput:
+    def step(self, frame: Frame) -> TrackerOutput:
+        if self._frame >= 0 and frame.t_s > self._t:
+            self._period = frame.t_s - self._t
+        self._t = frame.t_s
         self._frame += 1
-        dets = None
+        dets, detect_ms = None, 0.0
         p = self.params
         if self.detector is not None and p.detect_interval > 0 and self._frame % p.detect_interval == 0:
-            dets = self.detector.detect(frame_rgb)
+            t0 = time.perf_counter()
+            dets = self.detector.detect(frame.image_rgb)
+            detect_ms = (time.perf_counter() - t0) * 1e3
             self._prompt(dets)
-        masks = self.session.step(frame_rgb)
+        masks = self.session.step(frame.image_rgb)
         self._retire_absent(masks)
         self._last = masks
-        return TrackerOutput(masks, self._static, dets, self._unconfirmed(masks))
+        return TrackerOutput(masks, self._static, dets, self._unconfirmed(masks), detect_ms)
 
     def _unconfirmed(self, masks: TrackedMasks) -> frozenset[int]:
         """Objects no detection has matched for confirm_s (only while a detector prompts)."""
         p = self.params
         if p.confirm_s is None or self.detector is None or p.detect_interval <= 0:
             return frozenset()
-        limit = max(math.ceil(p.confirm_s * self.fps), p.detect_interval)
-        return frozenset(o for o in masks.obj_ids if self._frame - self._confirmed.get(o, self._frame) > limit)
+        limit = max(p.confirm_s, p.detect_interval * self._period)  # never shorter than the detection schedule
+        return frozenset(o for o in masks.obj_ids if self._t - self._confirmed.get(o, self._t) > limit + 1e-9)
 
     def _prompt(self, dets: Detections) -> None:
         p = self.params
@@ -128,7 +142,7 @@ class Tracker:
                 self._vote(self._next_id, balls, d)
                 self._prompt_one(self._next_id, balls.boxes[d])
                 tracked.add(self._next_id)
-                self._last_seen[self._next_id] = self._frame
+                self._last_seen[self._next_id] = self._t
                 self._next_id += 1
         for obj_id in dups:
             if any(c[0] == obj_id for c in spare):
@@ -139,7 +153,7 @@ class Tracker:
             self.session.set_label(obj_id, label)
 
     def _vote(self, obj_id: int, dets: Detections, d: int) -> None:
-        self._confirmed[obj_id] = self._frame
+        self._confirmed[obj_id] = self._t
         probs = None if dets.identity is None else dets.identity[d]
         self.votes.observe(obj_id, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
 
@@ -147,15 +161,15 @@ class Tracker:
         self.session.add_box(obj_id, box, self.votes.labels.get(obj_id, ""), as_mask=self.params.prompt == "mask")
 
     def _retire_absent(self, masks: TrackedMasks) -> None:
-        limit = math.ceil(self.params.absent_s * self.fps)
+        limit = self.params.absent_s + 1e-9
         unconfirmed = self._unconfirmed(masks)
         for obj_id, present in zip(masks.obj_ids, masks.present(), strict=True):
-            if obj_id in unconfirmed and self._frame - self._confirmed.get(obj_id, self._frame) > limit:
+            if obj_id in unconfirmed and self._t - self._confirmed.get(obj_id, self._t) > limit:
                 self._drop(obj_id)  # no detection for absent_s: SAM2 alone is following a ghost
                 continue
             if present or obj_id not in self._last_seen:
-                self._last_seen[obj_id] = self._frame
-            elif self._frame - self._last_seen[obj_id] > limit:
+                self._last_seen[obj_id] = self._t
+            elif self._t - self._last_seen[obj_id] > limit:
                 self._drop(obj_id)
 
     def _drop(self, obj_id: int) -> None:
@@ -211,7 +225,7 @@ def to_track_frame(out: TrackerOutput, frame: int, t_s: float) -> TrackFrame:
     """Tracks JSONL entry: visible objects with sub-pixel centroid, equivalent radius, box, score."""
     m = out.masks
     centres, boxes, areas, present = m.centroids_px(), m.boxes_px(), m.areas_px(), m.present()
-    scores = 1.0 / (1.0 + np.exp(-m.object_score_logits.float().cpu().numpy().reshape(-1)))
+    scores = 1.0 / (1.0 + np.exp(-m.object_score_logits.reshape(-1).astype(np.float64)))
     objs = []
     for i, obj_id in enumerate(m.obj_ids):
         if not present[i] or obj_id in out.unconfirmed:

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_detsam2.errors import ConfigError
-from edge_detsam2.tracker.preprocess import MEAN, STD, resize_square
+from edge_detsam2.tracker.preprocess import normalize, resize_square
 
 logger = logging.getLogger(__name__)
 
@@ -322,8 +322,6 @@ class CurriculumTrainer:
         areas = [c.areas for c in clips]
         self.areas = areas
         self.full = [a.max(0) for a in areas]
-        self.mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
         self.amp = self.device.type == "cuda"
 
     # sampling ------------------------------------------------------------------------------------
@@ -337,7 +335,7 @@ class CurriculumTrainer:
         x = self._flip(x, flips)
         mu = x.mean((1, 2, 3), keepdim=True)
         x = ((x - mu) * gains[:, 1:2, None, None] + mu * gains[:, 0:1, None, None]).clamp(0, 1)
-        return (x - self.mean) / self.std
+        return normalize(x)
 
     @staticmethod
     def _flip(x: Any, flips: Any) -> Any:
@@ -545,8 +543,6 @@ def evaluate_tracking(
     base = np.zeros(frames)
     count = 0
     dev = torch.device(device)
-    mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
     with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
         for clip in clips:
             areas, full = clip.areas, clip.areas.max(0)
@@ -561,7 +557,7 @@ def evaluate_tracking(
                 first = None
                 for t in range(frames):
                     img = torch.from_numpy(clip.frames[t0 + t]).to(dev).permute(2, 0, 1)[None].float() / 255.0
-                    bb = model.forward_image((img - mean) / std)
+                    bb = model.forward_image(normalize(img))
                     per = {
                         "backbone_fpn": [f.expand(len(vis), -1, -1, -1) for f in bb["backbone_fpn"]],
                         "vision_pos_enc": [p.expand(len(vis), -1, -1, -1) for p in bb["vision_pos_enc"]],

@@ -18,7 +18,7 @@ from mjpeg_server import MjpegCamera
 from edge_detsam2.config import load_config
 from edge_detsam2.daemon.daemon import Daemon
 from edge_detsam2.daemon.notify import Notifier
-from edge_detsam2.daemon.sources import Frame
+from edge_detsam2.sources import Frame
 from edge_detsam2.tracks import TrackFrame
 
 

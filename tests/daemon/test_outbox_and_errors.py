@@ -10,8 +10,8 @@ import pytest
 from daemon_helpers import daemon_cmd, read_jsonl, write_config
 
 from edge_detsam2.daemon.outbox import Outbox, OutboxError
-from edge_detsam2.daemon.sources import redact
 from edge_detsam2.events.types import Event, EventType
+from edge_detsam2.sources import redact
 
 
 def event(seq: int) -> Event:
@@ -157,3 +157,17 @@ def test_video_that_breaks_mid_file_is_reported_and_exits_1(tmp_path: Path, sim_
     assert "broken.avi" in last and f"of its {n} frames could not be decoded" in last
     assert "could not be decoded; " in done.stderr and "frames lost" in done.stderr  # the warning names the frame
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("flag", [None, "DEBUG"])
+def test_log_level_flag_wins_over_the_config(tmp_path: Path, sim_dir: Path, flag: str | None) -> None:
+    cfg = write_config(tmp_path / "cfg.yaml", sim_dir, logging={"level": "WARNING"})
+    argv = daemon_cmd(cfg)
+    argv.remove("INFO")
+    argv.remove("--log-level")
+    if flag:
+        argv[argv.index("run") : argv.index("run")] = ["--log-level", flag]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    # the config asks for WARNING: INFO lines appear only when --log-level asks for more
+    assert ("INFO edge_detsam2" in done.stderr) == (flag is not None)

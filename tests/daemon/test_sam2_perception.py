@@ -77,8 +77,8 @@ def test_daemon_refuses_a_pickled_detector_unless_allowed(tmp_path: Path) -> Non
     import pytest
 
     from edge_detsam2.config import PerceptionSection
-    from edge_detsam2.daemon.perception import Sam2Perception
     from edge_detsam2.errors import ConfigError
+    from edge_detsam2.perception import Sam2Perception
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
@@ -92,5 +92,5 @@ def test_daemon_refuses_a_pickled_detector_unless_allowed(tmp_path: Path) -> Non
     evil.write_bytes(pickle.dumps(Payload()))
     cfg = PerceptionSection.model_validate({"backend": "sam2", "detector": {"weights": str(evil)}})
     with pytest.raises(ConfigError, match=r"perception\.detector\.weights: .*evil\.pt is a pickled \.pt.*allow_pickle"):
-        Sam2Perception(cfg, 30.0)
+        Sam2Perception(cfg)
     assert not marker.exists()

@@ -101,10 +101,10 @@ def test_tracked_masks_with_onnx_encoder_match_torch(exported: dict[str, Any], s
             ref.add_box(0, box, "cue_ball")
             got.add_box(0, box, "cue_ball")
         a, b = ref.step(frame), got.step(frame)
-        ma, mb = a.mask_logits.numpy() > 0, b.mask_logits.numpy() > 0
+        ma, mb = a.mask_logits > 0, b.mask_logits > 0
         assert ma.any()
         ious.append((ma & mb).sum() / max((ma | mb).sum(), 1))
-        assert np.abs(a.mask_logits.numpy() - b.mask_logits.numpy()).max() < 1e-2
+        assert np.abs(a.mask_logits - b.mask_logits).max() < 1e-2
     assert min(ious) > 0.99, ious
 
 
@@ -176,11 +176,11 @@ def test_daemon_refuses_artifact_of_other_weights(exported: dict[str, Any], tmp_
     cfg["export"]["cache_dir"] = str(d / "cache")
     cfg["source"] = {"uri": str(tmp_path / "x.mp4")}
     from edge_detsam2.config import AppConfig
-    from edge_detsam2.daemon.perception import Sam2Perception
+    from edge_detsam2.perception import Sam2Perception
 
     app = AppConfig.model_validate(cfg)
     with pytest.raises(ArtifactError, match="no exported sam2_image_encoder.*edge-detsam2 export"):
-        Sam2Perception(app.perception, 30.0, app.export)
+        Sam2Perception(app.perception, app.export)
 
 
 def test_engine_and_half_fail_clearly_without_gpu(exported: dict[str, Any]) -> None:

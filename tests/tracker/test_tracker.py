@@ -17,9 +17,15 @@ torch = pytest.importorskip("torch")
 from sam2_helpers import load_model  # noqa: E402
 
 from edge_detsam2.detector.types import Detections  # noqa: E402
+from edge_detsam2.frame import Frame  # noqa: E402
 from edge_detsam2.tracker.params import TrackerParams  # noqa: E402
 from edge_detsam2.tracker.session import StreamingSession  # noqa: E402
 from edge_detsam2.tracker.tracker import Tracker, to_track_frame  # noqa: E402
+
+
+def at(index: int, image: np.ndarray, fps: float = 30.0) -> Frame:
+    """Frame ``index`` of a clip at ``fps`` (the tracker measures lifetimes on ``t_s``)."""
+    return Frame(index, index / fps, 0.0, image)
 
 
 class ScriptedDetector:
@@ -41,10 +47,10 @@ def test_objects_join_mid_stream_and_keep_their_ids(checkpoint: Path, clip: tupl
     _, frames, tracks = clip
     # The detector runs every frame here, so its call count equals the frame index.
     det = ScriptedDetector(tracks, {"cue_ball": 0, "ball_1": 0, "ball_2": 6}, pockets=1)
-    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1), fps=30)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1))
     ids_by_label: dict[str, int] = {}
     for i, frame in enumerate(frames[:12]):
-        out = tracker.step(frame)
+        out = tracker.step(at(i, frame))
         for obj_id, label in zip(out.masks.obj_ids, out.masks.labels, strict=True):
             assert ids_by_label.setdefault(label, obj_id) == obj_id  # identity never changes
         expected = {"cue_ball", "ball_1"} | ({"ball_2"} if i >= 6 else set())
@@ -61,14 +67,12 @@ def test_skip_classes_and_low_scores_are_ignored(checkpoint: Path, clip: tuple) 
     _, frames, tracks = clip
     det = ScriptedDetector(tracks, {"cue_ball": 0, "ball_1": 0})
     params = TrackerParams(detect_interval=1, skip_classes=("ball_1",))
-    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params, fps=30)
-    out = tracker.step(frames[0])
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params)
+    out = tracker.step(at(0, frames[0]))
     assert out.masks.labels == ("cue_ball",)
     params = TrackerParams(detect_interval=1, detect_confidence=0.95)
-    tracker = Tracker(
-        StreamingSession(load_model(checkpoint)), ScriptedDetector(tracks, {"cue_ball": 0}), params, fps=30
-    )
-    assert tracker.step(frames[0]).masks.obj_ids == ()
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), ScriptedDetector(tracks, {"cue_ball": 0}), params)
+    assert tracker.step(at(0, frames[0])).masks.obj_ids == ()
 
 
 def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
@@ -78,8 +82,8 @@ def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
     with torch.no_grad():
         model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(-10.0)
     det = ScriptedDetector(tracks, {"cue_ball": 0})
-    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2), fps=30)
-    counts = [len(tracker.step(f).masks.obj_ids) for f in frames[:12]]
+    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2))
+    counts = [len(tracker.step(at(i, f)).masks.obj_ids) for i, f in enumerate(frames[:12])]
     # Prompted on frame 0, then absent: retired once absent for more than 0.2 s (6 frames).
     assert counts[:7] == [1] * 7 and counts[-1] == 0
     assert tracker.session.state_size()["objects"] == 0
@@ -109,10 +113,10 @@ def test_mask_prompts_and_voted_names_survive_a_wrong_detection(checkpoint: Path
     _, frames, tracks = clip
     det = NamedDetector(tracks, wrong_on={3})
     params = TrackerParams(detect_interval=1, prompt="mask", reprompt_every_detection=True)
-    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params, fps=30)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params)
     names: dict[int, set[str]] = {}
     for i, frame in enumerate(frames[:6]):
-        out = tracker.step(frame)
+        out = tracker.step(at(i, frame))
         tf = to_track_frame(out, i, i / 30)
         truth = {o.label: o for o in tracks[i].objects}
         for obj in tf.objects:
@@ -144,15 +148,15 @@ def test_a_second_mask_on_one_ball_moves_to_its_own_ball_or_is_dropped(
     """A fast ball SAM2 loses is often followed onto a neighbour: two objects then share one ball."""
     _, frames, tracks = clip
     det = UntilDetector(tracks, {"cue_ball": 0, "ball_1": 0}, {} if ball_1_detected else {"ball_1": 2})
-    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1), fps=30)
-    out = tracker.step(frames[0])  # cue_ball and ball_1 prompted
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1))
+    out = tracker.step(at(0, frames[0]))  # cue_ball and ball_1 prompted
     ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
     cue_box = next(o.bbox for o in tracks[1].objects if o.label == "cue_ball")
     for obj_id in ids.values():  # both masks onto the cue ball (a mask prompt's output is its ellipse)
         tracker.session.add_box(obj_id, cue_box, as_mask=True)
-    shadowed = tracker.step(frames[1]).masks.centroids_px()
+    shadowed = tracker.step(at(1, frames[1])).masks.centroids_px()
     assert np.hypot(*(shadowed[0] - shadowed[1])) < 1.0
-    tf = to_track_frame(tracker.step(frames[2]), 2, 2 / 30)
+    tf = to_track_frame(tracker.step(at(2, frames[2])), 2, 2 / 30)
     seen = {o.label: (int(o.id), o.cx, o.cy) for o in tf.objects}
     truth = {o.label: (o.cx, o.cy) for o in tracks[2].objects}
     assert seen["cue_ball"][0] == ids["cue_ball"]  # the object named like the detection keeps the ball

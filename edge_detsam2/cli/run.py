@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.events_out is not None:
         updates["outputs"] = cfg.outputs.model_copy(update={"events_jsonl": args.events_out.resolve()})
     cfg = cfg.model_copy(update=updates)
-    logging.getLogger().setLevel(cfg.logging.level)
+    if args.log_level is None:  # an explicit --log-level wins over the config
+        logging.getLogger().setLevel(cfg.logging.level)
     for name, level in cfg.logging.modules.items():
         logging.getLogger(name).setLevel(level)
     daemon = Daemon(cfg)

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         load_calibration(cfg.table.calibration)
     resolved = cfg.model_dump(mode="json")
     if resolved["source"].get("uri"):  # camera credentials are masked like the MQTT password
-        from edge_detsam2.daemon.sources import redact
+        from edge_detsam2.sources import redact
 
         resolved["source"]["uri"] = redact(resolved["source"]["uri"])
     print(yaml.safe_dump(resolved, sort_keys=False), end="")

@@ -9,8 +9,6 @@ from typing import Any
 
 from edge_detsam2.errors import UsageError
 from edge_detsam2.events.engine import EventEngine
-from edge_detsam2.geometry.calibration import load_calibration
-from edge_detsam2.geometry.table import TableGeometry
 from edge_detsam2.tracks import TrackFrame, read_tracks
 
 
@@ -36,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from edge_detsam2.config import AppConfig, load_config
 
     cfg = load_config(args.config) if args.config else AppConfig()
-    cal = load_calibration(args.table)
-    table_id = cal.table_id if args.config is None and cal.table_id else cfg.table.id
-    engine = EventEngine(TableGeometry.from_calibration(cal), cfg.events, table_id=table_id)
+    # without --config the calibration's table_id names the table, else the config's table.id
+    table_id = cfg.table.id if args.config is not None else None
+    engine = EventEngine.for_table(args.table, cfg.events, table_id=table_id, fallback_id=cfg.table.id)
     frames = read_tracks(args.tracks)
     if args.fps is not None:
         frames = (TrackFrame(f.frame, f.frame / args.fps, f.objects) for f in frames)

@@ -1,4 +1,8 @@
-"""``edge-detsam2`` command line: one subcommand per job, exit 0 / 1 runtime / 2 usage."""
+"""``edge-detsam2`` command line: one subcommand per job, exit 0 / 1 runtime / 2 usage.
+
+One module per command in this package; each parses its arguments and calls library
+functions. Nothing outside ``cli`` imports it (tests/test_imports.py checks).
+"""
 
 from __future__ import annotations
 
@@ -21,23 +25,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_detsam2 import config_command, demo
-    from edge_detsam2.daemon import command as run_cmd
-    from edge_detsam2.evaluation import command as eval_cmd
-    from edge_detsam2.evaluation import tune as tune_cmd
-    from edge_detsam2.events import command as events_cmd
-    from edge_detsam2.export import command as export_cmd
-    from edge_detsam2.sim import command as simulate_cmd
-    from edge_detsam2.tracker import bench as bench_cmd
-    from edge_detsam2.training import command as train_cmd
+    from edge_detsam2.cli import bench as bench_cmd
+    from edge_detsam2.cli import check_config, demo
+    from edge_detsam2.cli import eval as eval_cmd
+    from edge_detsam2.cli import events as events_cmd
+    from edge_detsam2.cli import export as export_cmd
+    from edge_detsam2.cli import run as run_cmd
+    from edge_detsam2.cli import simulate as simulate_cmd
+    from edge_detsam2.cli import train as train_cmd
+    from edge_detsam2.cli import tune as tune_cmd
 
     parser = _Parser(prog="edge-detsam2", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-detsam2 {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="DEBUG, INFO, WARNING or ERROR (default: INFO; for run, the config's logging.level)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo.add_parser(sub)
     run_cmd.add_parser(sub)
-    config_command.add_parser(sub)
+    check_config.add_parser(sub)
     export_cmd.add_parser(sub)
     events_cmd.add_parser(sub)
     eval_cmd.add_parser(sub)
@@ -51,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level or "INFO", format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except EdgeDetSam2Error as exc:

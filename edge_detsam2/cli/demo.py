@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -44,33 +42,6 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--config", type=Path, default=None, help="base config (default: configs/default.yaml values)")
     p.add_argument("--quiet", action="store_true", help="do not print each event as it arrives")
     p.set_defaults(func=run)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if exe is None:
-        raise UsageError("no MQTT broker: install mosquitto (apt install mosquitto) or pass --broker host:port")
-    import getpass
-
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise EdgeDetSam2Error("mosquitto did not start")
 
 
 class _Subscriber:
@@ -120,8 +91,8 @@ class _Subscriber:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_detsam2.cli import main as cli_main
     from edge_detsam2.config import AppConfig, load_config
+    from edge_detsam2.daemon.broker import LocalBroker
     from edge_detsam2.daemon.daemon import Daemon
     from edge_detsam2.evaluation.matching import score_events
     from edge_detsam2.events.types import Event, read_events_jsonl
@@ -135,13 +106,12 @@ def run(args: argparse.Namespace) -> int:
             f"(seed {args.seed})",
             flush=True,
         )
-        rc = cli_main(
-            ["simulate", str(out / "clip"), "--clips", "1", "--shots", str(args.shots), "--seed", str(args.seed)]
-            + ["--width", "640", "--height", "360", "--layout", args.layout, "--ball-set", args.ball_set]
+        from edge_detsam2.sim.batch import SimulateOptions, simulate_clips
+
+        opts = SimulateOptions(
+            shots=args.shots, seed=args.seed, width=640, height=360, layout=args.layout, ball_set=args.ball_set
         )
-        if rc:
-            return int(rc)
-        clip = out / "clip" / "clip_000.mp4"
+        clip = simulate_clips(out / "clip", opts).clip_paths(out / "clip")[0]
     else:
         clip = args.clip
         print(f"[1/5] using {clip}")
@@ -161,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
         port = int(port_s)
         print(f"[2/5] using the MQTT broker at {host}:{port}")
     else:
-        broker, port = _start_mosquitto(workdir)
-        host = "127.0.0.1"
+        broker = LocalBroker(workdir / "broker", persistence=False)
+        broker.start()
+        host, port = "127.0.0.1", broker.port
         print(f"[2/5] started a private MQTT broker (mosquitto) on {host}:{port}")
     try:
         sub = _Subscriber(host, port, cfg.mqtt.prefix, args.quiet)
@@ -196,7 +167,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if broker is not None:
             broker.kill()
-            broker.wait()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"[5/5] scorecard: {len(sub.events)} events received over MQTT; availability {' -> '.join(sub.available)}")
     predicted = [Event.from_dict(e) for e in sub.events]

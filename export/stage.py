@@ -1,4 +1,4 @@
-"""``edge-detsam2 export --config FILE [--format onnx|engine] [--half] [--imgsz N] [--device D]``.
+"""The export stage behind ``edge-detsam2 export``.
 
 Builds, on this machine, the artifacts the config's runtimes load: the SAM2 image encoder
 (ONNX, then a TensorRT engine with --format engine) with its positional encodings, and the
@@ -9,9 +9,6 @@ hashes. A parity report against torch is printed at the end.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import logging
 import sys
 import time
@@ -23,22 +20,9 @@ from edge_detsam2.errors import UsageError
 logger = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "export",
-        help="build ONNX / TensorRT artifacts for the configured models on this machine",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    p.add_argument("--config", type=Path, required=True, help="the daemon's YAML config")
-    p.add_argument("--format", choices=["onnx", "engine"], default="onnx", help="onnx (any machine) or engine (GPU)")
-    p.add_argument("--half", action="store_true", help="fp16 (GPU only); same as export.half: true")
-    p.add_argument("--imgsz", type=int, default=None, help="detector input size (default: detector.imgsz or 640)")
-    p.add_argument("--device", default=None, help="torch device to export on (default: perception.device)")
-    p.add_argument("--only", choices=["sam2", "yolo"], default=None, help="export one model only")
-    p.set_defaults(func=run)
+class Steps:
+    """Numbered progress lines on stderr: ``[2/5] text (+12.3 s)``."""
 
-
-class _Steps:
     def __init__(self, total: int) -> None:
         self.total, self.n, self.t0 = total, 0, time.monotonic()
 
@@ -47,49 +31,13 @@ class _Steps:
         print(f"[{self.n}/{self.total}] {text} (+{time.monotonic() - self.t0:.1f} s)", file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    from edge_detsam2.artifacts import cache_dir, precision, runtime_versions
-    from edge_detsam2.config import load_config
-
-    cfg = load_config(args.config)
-    half = bool(args.half or cfg.export.half)
-    device = args.device or cfg.perception.device
-    if half and not device.startswith("cuda"):
-        raise UsageError("--half (export.half) builds fp16 artifacts for GPUs: use it with --device cuda")
-    if args.format == "engine":
-        from edge_detsam2.export.tensorrt_build import require_tensorrt
-
-        require_tensorrt()
-    det = cfg.perception.detector
-    do_sam2 = args.only in (None, "sam2")
-    do_yolo = args.only in (None, "yolo") and det.weights is not None
-    if args.only == "yolo" and det.weights is None:
-        raise UsageError("perception.detector.weights: set the YOLO weights to export")
-    cache = cache_dir(cfg.export.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    steps = _Steps((3 + (args.format == "engine")) * do_sam2 + 2 * do_yolo)
-    report: dict[str, Any] = {"cache": str(cache), "format": args.format, "precision": precision(half)}
-    # ultralytics and the tracer print to stdout; stdout carries only the final JSON report
-    with contextlib.redirect_stdout(sys.stderr):
-        if do_sam2:
-            report["sam2_image_encoder"] = _export_sam2(cfg, args.format, half, device, cache, steps)
-        if do_yolo:
-            assert det.weights is not None
-            imgsz = args.imgsz or det.imgsz or 640
-            report["yolo"] = _export_yolo(cfg, det.weights, args.format, half, device, imgsz, cache, steps)
-    report["versions"] = runtime_versions()
-    print(json.dumps(report, indent=1))
-    return 0
-
-
-def _export_sam2(cfg: Any, fmt: str, half: bool, device: str, cache: Path, steps: _Steps) -> dict[str, Any]:
+def export_sam2(cfg: Any, fmt: str, half: bool, device: str, cache: Path, steps: Steps) -> dict[str, Any]:
     import torch
     from edge_detsam2.export import sam2_encoder
 
     from edge_detsam2.artifacts import ArtifactMeta, file_sha256, precision, sam2_encoder_path
-    from edge_detsam2.tracker.bank import model_fingerprint
     from edge_detsam2.tracker.encoders import OnnxEncoder, TensorRTEncoder, positional_encodings, save_positional
-    from edge_detsam2.tracker.model import ModelSpec, build_model
+    from edge_detsam2.tracker.model import ModelSpec, build_model, model_fingerprint
 
     s = cfg.perception.sam2
     steps(f"building SAM2 {s.config} {' '.join(s.overrides)}")
@@ -140,13 +88,14 @@ def _export_sam2(cfg: Any, fmt: str, half: bool, device: str, cache: Path, steps
     return result
 
 
-def _export_yolo(
-    cfg: Any, weights: Path, fmt: str, half: bool, device: str, imgsz: int, cache: Path, steps: _Steps
+def export_yolo(
+    cfg: Any, weights: Path, fmt: str, half: bool, device: str, imgsz: int, cache: Path, steps: Steps
 ) -> dict[str, Any]:
     from edge_detsam2.export import yolo
     from edge_detsam2.export.sam2_encoder import test_image
 
     from edge_detsam2.artifacts import ArtifactMeta, file_sha256, precision, yolo_path
+    from edge_detsam2.tracker.preprocess import to_uint8_image
 
     if not weights.is_file():
         raise UsageError(f"perception.detector.weights: {weights} does not exist")
@@ -157,8 +106,7 @@ def _export_yolo(
     steps("checking detector parity against the .pt")
     frames = []
     for seed in (0, 1, 2):
-        x = test_image(imgsz, seed)[0].permute(1, 2, 0).numpy()
-        frames.append(((x * (0.229, 0.224, 0.225) + (0.485, 0.456, 0.406)).clip(0, 1) * 255).astype("uint8"))
+        frames.append(to_uint8_image(test_image(imgsz, seed)[0]))
     par = yolo.parity(weights, dest, frames, imgsz, device)
     meta = ArtifactMeta(
         kind="yolo",

@@ -82,14 +82,13 @@ class StageTimer:
 def _clip_frames(args: argparse.Namespace) -> tuple[list[np.ndarray], list[Any]]:
     import cv2
 
-    from edge_detsam2.cli import main as cli_main
+    from edge_detsam2.sim.batch import SimulateOptions, simulate_clips
     from edge_detsam2.tracks import read_tracks
 
     clip = args.clip
     if clip is None:
         clip = Path(tempfile.mkdtemp(prefix="edge-detsam2-bench-"))
-        if cli_main(["simulate", str(clip), "--clips", "1", "--shots", "1", "--seed", "1", "--layout", "rack"]) != 0:
-            raise UsageError("could not render a benchmark clip")
+        simulate_clips(clip, SimulateOptions(shots=1, seed=1, layout="rack"))
     cap = cv2.VideoCapture(str(clip / "clip_000.mp4"))
     tracks = list(read_tracks(clip / "clip_000.tracks.jsonl"))
     start = 20  # a few frames before the break shot: balls at rest, then moving fast
