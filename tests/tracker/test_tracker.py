@@ -89,6 +89,19 @@ def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
     assert tracker.session.state_size()["objects"] == 0
 
 
+def test_lifetimes_are_source_seconds_when_the_camera_drops_frames(checkpoint: Path, clip: tuple) -> None:
+    """A live camera that delivers every 5th frame: absent_s 0.2 s still means 0.2 s, not 7 frames."""
+    _, frames, tracks = clip
+    model = load_model(checkpoint)
+    with torch.no_grad():
+        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(-10.0)
+    det = ScriptedDetector(tracks, {"cue_ball": 0})
+    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2))
+    counts = [len(tracker.step(at(i, frames[i])).masks.obj_ids) for i in (0, 5, 10, 15)]
+    # t = 0, 0.167, 0.333 s: absent for more than 0.2 s after the third processed frame
+    assert counts == [1, 1, 1, 0]
+
+
 class NamedDetector:
     """Class-agnostic 'ball' boxes at the exact positions, named by scripted identity probabilities."""
 
