@@ -190,3 +190,15 @@ def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
         test_no_import_cycles(planted)
     with pytest.raises(AssertionError):
         test_no_module_imports_a_layer_above_its_own(planted)
+
+
+def test_every_package_is_installed_by_a_wheel() -> None:
+    """pyproject lists packages explicitly: a new subpackage left out works editable but not from a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(["edge_detsam2", *p.parent.relative_to(ROOT / "edge_detsam2").parts])
+        for p in (ROOT / "edge_detsam2").rglob("__init__.py")
+    }
+    assert found - listed == set()
