@@ -6,6 +6,7 @@ stalled stream and reports camera status changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ import numpy as np
 
 from edge_detsam2.config import SourceSection
 from edge_detsam2.frame import Frame
-from edge_detsam2.sources.base import SourceCounters, StatusCallback, redact
+from edge_detsam2.sources.base import SourceCounters, SourceError, StatusCallback, redact
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class LiveSource:
         self.reconnects = 0  # successful re-opens after a loss
         self.attempts = 0
         self.dropped = 0  # frames overwritten before inference took them
+        self.capture_errors = 0  # exceptions in the capture loop (each one ends in a reconnect)
         self.online = False
         self._cond = threading.Condition()
         self._latest: Frame | None = None
@@ -86,7 +88,11 @@ class LiveSource:
         while not self._stop.is_set():
             self.attempts += 1
             logger.info("opening camera %s (attempt %d)", redact(self.uri), self.attempts)
-            cap = self._open()
+            try:
+                cap = self._open()
+            except Exception as exc:  # an open that throws is retried like one that fails
+                logger.warning("camera %s: open failed (%s: %s)", redact(self.uri), type(exc).__name__, exc)
+                cap = None
             if cap is None:
                 logger.warning("camera %s: cannot open; retrying in %.1f s", redact(self.uri), delay)
                 self._set_online(False)
@@ -98,8 +104,14 @@ class LiveSource:
             ever_online = True
             try:
                 self._read_loop(cap)
+            except Exception as exc:  # cv2.error, a decoder bug: reconnect, never end the thread
+                self.capture_errors += 1
+                logger.warning(
+                    "camera %s: capture failed (%s: %s)", redact(self.uri), type(exc).__name__, str(exc).strip()[:200]
+                )
             finally:
-                cap.release()
+                with contextlib.suppress(Exception):
+                    cap.release()
             if not self._stop.is_set():
                 self._set_online(False)
                 delay = self.reconnect_initial_s
@@ -124,9 +136,17 @@ class LiveSource:
             self._set_online(True)
 
     def frames(self) -> Generator[Frame | None, None, None]:
-        """Latest frames until stopped; ``None`` every 0.25 s without one (the consumer is alive)."""
+        """Latest frames until stopped; ``None`` every 0.25 s without one (the consumer is alive).
+
+        Idle ticks mean "waiting for the camera", which is healthy while the capture thread
+        reconnects. A capture thread that died is not: that raises ``SourceError`` (exit 1,
+        and systemd restarts the service) instead of ticking on with the camera gone.
+        """
         self.start()
         while not self._stop.is_set():
+            if not self._thread.is_alive():
+                self._set_online(False)
+                raise SourceError(f"camera {redact(self.uri)}: the capture thread died; restarting is needed")
             with self._cond:
                 if self._latest is None:
                     self._cond.wait(timeout=0.25)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,10 +16,11 @@ import pytest
 from daemon_helpers import Broker, Subscriber, spawn, write_config
 from mjpeg_server import MjpegCamera
 
-from edge_detsam2.config import load_config
+from edge_detsam2.config import SourceSection, load_config
 from edge_detsam2.daemon.daemon import Daemon
 from edge_detsam2.daemon.notify import Notifier
-from edge_detsam2.sources import Frame
+from edge_detsam2.sources import Frame, SourceError
+from edge_detsam2.sources.live import LiveSource
 from edge_detsam2.tracks import TrackFrame
 
 
@@ -171,3 +173,62 @@ def test_notifier_is_silent_outside_systemd(monkeypatch: pytest.MonkeyPatch) -> 
     n = Notifier()
     assert not n.enabled and n.watchdog_s is None
     n.ready("x")  # no socket: nothing happens, no error
+
+
+def _live(camera: MjpegCamera, statuses: list[bool]) -> LiveSource:
+    cfg = SourceSection(uri=camera.url, stall_timeout_s=1.0, reconnect_initial_s=0.1, open_timeout_s=2.0)
+    return LiveSource(camera.url, cfg, statuses.append)
+
+
+def test_an_exception_in_the_capture_loop_ends_in_a_reconnect(
+    camera: MjpegCamera, caplog: pytest.LogCaptureFixture
+) -> None:
+    import cv2
+
+    statuses: list[bool] = []
+    source = _live(camera, statuses)
+    real_read_loop = source._read_loop
+    calls = [0]
+
+    def failing_read_loop(cap: object) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            real_read_loop_once(cap)
+            raise cv2.error("injected decoder failure")
+        real_read_loop(cap)
+
+    def real_read_loop_once(cap: object) -> None:  # a few good frames first, so the camera is online
+        for _ in range(3):
+            ok, _img = cap.read()  # type: ignore[attr-defined]
+            assert ok
+        source._set_online(True)
+
+    source._read_loop = failing_read_loop  # type: ignore[method-assign]
+    got = 0
+    with caplog.at_level("WARNING"), contextlib.closing(source.frames()) as frames:
+        deadline = time.monotonic() + 20
+        for frame in frames:
+            got += frame is not None and calls[0] >= 2
+            if got >= 5 or time.monotonic() > deadline:
+                break
+        source.stop()
+    assert got >= 5, "no frames after the injected failure"
+    assert source.capture_errors == 1 and source.reconnects >= 1
+    assert statuses[:3] == [True, False, True]  # online, offline on the failure, online again
+    assert "capture failed (error: " in caplog.text and "injected decoder failure" in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies on purpose
+def test_a_dead_capture_thread_is_an_error_not_idle_ticks(camera: MjpegCamera) -> None:
+    statuses: list[bool] = []
+    source = _live(camera, statuses)
+
+    def dies() -> None:
+        raise SystemExit  # what no except clause in the loop catches: the thread is gone
+
+    source._run = dies  # type: ignore[method-assign]
+    source._thread = threading.Thread(target=source._run, daemon=True)
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match="capture thread died"):
+        for _ in source.frames():
+            assert time.monotonic() - t0 < 5, "still ticking with a dead capture thread"
