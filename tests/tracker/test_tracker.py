@@ -75,14 +75,19 @@ def test_skip_classes_and_low_scores_are_ignored(checkpoint: Path, clip: tuple) 
     assert tracker.step(at(0, frames[0])).masks.obj_ids == ()
 
 
-def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
-    """With the object-score head biased to 'absent', objects are dropped after absent_s."""
-    _, frames, tracks = clip
+def _absent_tracker(checkpoint: Path, tracks: list) -> Tracker:
+    """A tracker whose object-score head says 'absent' after the prompt; absent_s 0.2 s."""
     model = load_model(checkpoint)
     with torch.no_grad():
         model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(-10.0)
     det = ScriptedDetector(tracks, {"cue_ball": 0})
-    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2))
+    return Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2))
+
+
+def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
+    """With the object-score head biased to 'absent', objects are dropped after absent_s."""
+    _, frames, tracks = clip
+    tracker = _absent_tracker(checkpoint, tracks)
     counts = [len(tracker.step(at(i, f)).masks.obj_ids) for i, f in enumerate(frames[:12])]
     # Prompted on frame 0, then absent: retired once absent for more than 0.2 s (6 frames).
     assert counts[:7] == [1] * 7 and counts[-1] == 0
@@ -92,11 +97,7 @@ def test_absent_objects_are_retired(checkpoint: Path, clip: tuple) -> None:
 def test_lifetimes_are_source_seconds_when_the_camera_drops_frames(checkpoint: Path, clip: tuple) -> None:
     """A live camera that delivers every 5th frame: absent_s 0.2 s still means 0.2 s, not 7 frames."""
     _, frames, tracks = clip
-    model = load_model(checkpoint)
-    with torch.no_grad():
-        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(-10.0)
-    det = ScriptedDetector(tracks, {"cue_ball": 0})
-    tracker = Tracker(StreamingSession(model), det, TrackerParams(detect_interval=100, absent_s=0.2))
+    tracker = _absent_tracker(checkpoint, tracks)
     counts = [len(tracker.step(at(i, frames[i])).masks.obj_ids) for i in (0, 5, 10, 15)]
     # t = 0, 0.167, 0.333 s: absent for more than 0.2 s after the third processed frame
     assert counts == [1, 1, 1, 0]
