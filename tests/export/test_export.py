@@ -216,6 +216,6 @@ def test_export_ships_in_the_wheel(tmp_path: Path) -> None:
 
     (wheel,) = tmp_path.glob("edge_detsam2-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for mod in ("command", "sam2_encoder", "tensorrt_build", "yolo", "__init__"):
+    for mod in ("stage", "sam2_encoder", "tensorrt_build", "yolo", "__init__"):
         assert f"edge_detsam2/export/{mod}.py" in names
     assert "edge_detsam2/daemon/daemon.py" in names
