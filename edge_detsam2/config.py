@@ -199,6 +199,15 @@ class DaemonSection(_Model):
     stall_s: float = Field(
         30.0, gt=0, description="Inference without progress this long stops watchdog pings (systemd restarts us)."
     )
+    outbox_max_events: int = Field(
+        250_000,
+        ge=100,
+        description="Undelivered events kept for the broker (about a week of play offline); above it the "
+        "oldest are dropped, counted in stats outbox_dropped and logged.",
+    )
+    outbox_max_mib: float = Field(
+        256.0, gt=0, description="Payload MiB of undelivered events kept; the same drop-oldest rule applies."
+    )
 
 
 class ExportSection(_Model):

@@ -122,14 +122,19 @@ def parse_track_frame(line: str, where: str) -> TrackFrame:
     )
 
 
-def read_tracks(path: str | Path) -> Iterator[TrackFrame]:
-    """Stream frames from a tracks JSONL file; frames must be in increasing order."""
+def read_tracks(path: str | Path, *, runs: bool = False) -> Iterator[TrackFrame]:
+    """Stream frames from a tracks JSONL file; frames must be in increasing order.
+
+    ``runs=True`` also accepts a file the daemon appended to across restarts: a frame 0 after
+    a later frame starts the next run (``edge-detsam2 events`` replays each run with fresh state).
+    """
     last = -1
     for lineno, line in jsonl_lines(path, "tracks"):
         fr = parse_track_frame(line, f"{path}:{lineno}")
-        if fr.frame <= last:
+        if fr.frame <= last and not (runs and fr.frame == 0):
             raise InputFormatError(
                 f"{path}:{lineno}: frame {fr.frame} is not after frame {last}; tracks must be sorted by frame"
+                + ("" if runs else " (several runs appended in one file are read by 'edge-detsam2 events')")
             )
         last = fr.frame
         yield fr

@@ -39,7 +39,7 @@ def test_demo_runs_the_whole_appliance(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "edge_detsam2", "demo", "--out", str(out), "--max-frames", "45", "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[5/5] scorecard" in done.stdout and "availability online -> stopped" in done.stdout
+    assert "[5/5] scorecard" in done.stdout and "availability offline -> online -> stopped" in done.stdout
     tracks = (out / "tracks.jsonl").read_text().splitlines()
     assert len(tracks) == 45
     assert sum(len(json.loads(t)["objects"]) for t in tracks) > 0  # the bundled models found balls

@@ -28,7 +28,7 @@ from edge_detsam2 import __version__
 from edge_detsam2.config import AppConfig
 from edge_detsam2.daemon.mqtt import MqttPublisher
 from edge_detsam2.daemon.notify import Notifier
-from edge_detsam2.daemon.outbox import Outbox
+from edge_detsam2.daemon.outbox import Outbox, OutboxError
 from edge_detsam2.daemon.sinks import ThreadSink, events_jsonl_sink, tracks_jsonl_sink, video_sink
 from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
 from edge_detsam2.events.types import Event
@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 class DeliveryError(EdgeDetSam2Error):
     """Events are still in the outbox at the end of a file run (exit status 1)."""
+
+
+class SinkError(EdgeDetSam2Error):
+    """A local output (events/tracks JSONL, video) could not write some items (exit status 1)."""
 
 
 def rss_mb() -> tuple[float, float]:
@@ -150,7 +154,11 @@ class Daemon:
             "mqtt_state": self.mqtt.state_name if self.mqtt else "disabled",
             "mqtt_ack_failures": self.mqtt.ack_failures if self.mqtt else 0,
             "outbox_pending": self.mqtt.outbox.count() if self.mqtt else 0,
+            "outbox_mib": round(self.mqtt.outbox.size_bytes() / 2**20, 3) if self.mqtt else 0.0,
+            "outbox_dropped": self.mqtt.outbox.dropped if self.mqtt else 0,
             "sink_drops": {s.name: s.dropped for s in self.sinks},
+            "sink_errors": {s.name: s.errors for s in self.sinks},
+            "time": round(time.time(), 3),
         }
 
     def state(self) -> dict[str, Any]:
@@ -185,46 +193,75 @@ class Daemon:
             raise ConfigError("table.calibration: set the table calibration file, or pass run --table FILE")
         if cfg.source.uri is None:
             raise ConfigError("source.uri: set the camera (file, rtsp://..., v4l2:///dev/video0, index) or --source")
-        table_id = cfg.table.id
-        outbox = Outbox(state_dir(cfg) / f"{table_id}.outbox.sqlite", table_id)
+        d = cfg.daemon
+        outbox = Outbox(
+            state_dir(cfg) / f"{cfg.table.id}.outbox.sqlite",
+            cfg.table.id,
+            max_events=d.outbox_max_events,
+            max_bytes=int(d.outbox_max_mib * 2**20),
+        )
+        try:
+            return self._run(outbox)
+        finally:
+            outbox.close()
+
+    def _start(self, outbox: Outbox) -> tuple[FrameSource, Pipeline, ThreadSink | None]:
+        """MQTT first (a stale retained 'online' is replaced at once), then source, models, sinks."""
+        cfg = self.cfg
+        if cfg.mqtt.enabled:
+            mqtt = MqttPublisher(
+                cfg.mqtt, cfg.table.id, outbox, stats=self.stats, state=self.state, on_published=self._on_published
+            )
+            mqtt.start()  # 'available' is 'offline' until set_ready; a refused login raises (closed)
+            self.mqtt = mqtt
         s = cfg.source
-        self.source = open_source(s.uri or "", s, self._on_camera, queue_size=cfg.daemon.frame_queue)
-        logger.info("source %s (%s)", redact(s.uri or ""), "live" if self.source.live else "file")
+        self.source = source = open_source(s.uri or "", s, self._on_camera, queue_size=cfg.daemon.frame_queue)
+        logger.info("source %s (%s)", redact(s.uri or ""), "live" if source.live else "file")
         self.notifier.status("loading models")
         first_seq = outbox.last_seq() + 1
         self.pipeline = pipeline = build_pipeline(cfg, first_seq=first_seq, perception=self._perception)
         logger.info(
-            "table %s: events continue at seq %d; %d undelivered in the outbox", table_id, first_seq, outbox.count()
+            "table %s: events continue at seq %d; %d undelivered in the outbox", cfg.table.id, first_seq, outbox.count()
         )
-        if cfg.mqtt.enabled:
-            self.mqtt = MqttPublisher(
-                cfg.mqtt, table_id, outbox, stats=self.stats, state=self.state, on_published=self._on_published
-            )
-            self.mqtt.start()
-            if not self.source.live:
-                self.mqtt.publish_camera(True)
         out = cfg.outputs
         if out.events_jsonl is not None:
             self._events_sink = events_jsonl_sink(out.events_jsonl, cfg.daemon.sink_queue)
         if out.tracks_jsonl is not None:
             self._tracks_sink = tracks_jsonl_sink(out.tracks_jsonl, cfg.daemon.sink_queue)
-        video = video_sink(out.video, self.source.fps or 30.0) if out.video is not None else None
+        video = video_sink(out.video, source.fps or 30.0) if out.video is not None else None
         self.sinks = [k for k in (self._events_sink, self._tracks_sink, video) if k is not None]
+        if self.mqtt is not None:
+            if not source.live:
+                self.mqtt.publish_camera(True)
+            self.mqtt.set_ready()
+        return source, pipeline, video
+
+    def _run(self, outbox: Outbox) -> int:
+        cfg = self.cfg
+        try:
+            source, pipeline, video = self._start(outbox)
+        except BaseException:
+            self._close_outputs(clean=False)
+            raise
         watchdog = threading.Thread(target=self._watchdog, name="watchdog", daemon=True)
         watchdog.start()
+        error: BaseException | None = None
         end_of_file = False
         try:
             end_of_file = self._loop(pipeline, outbox, video)
-        finally:
-            self.notifier.stopping("draining")
-            self._stop.set()
-            self._finish(pipeline, outbox)
-        undelivered = 0
-        if self.mqtt is not None:
-            undelivered = self.mqtt.close(clean=True, drain_timeout_s=cfg.mqtt.drain_timeout_s)
-        outbox.close()
-        for sink in self.sinks:
-            sink.close()
+        except BaseException as exc:  # stopped below, then raised: sinks and MQTT are closed first
+            error = exc
+        self.notifier.stopping("draining" if error is None else "stopping after an error")
+        self._stop.set()
+        if not isinstance(error, OutboxError):  # with a failing outbox the flush would fail again
+            try:
+                self._finish(pipeline, outbox)
+            except Exception as exc:
+                if error is None:
+                    error = exc
+                else:
+                    logger.error("while stopping after an error: %s", exc)
+        undelivered = self._close_outputs(clean=error is None)
         cur, peak = rss_mb()
         logger.info(
             "stopped after %d frames, %d events; RSS %.0f MiB (peak %.0f MiB)",
@@ -233,13 +270,35 @@ class Daemon:
             cur,
             peak,
         )
+        if error is not None:
+            raise error
         if end_of_file and undelivered:
             raise DeliveryError(
                 f"{undelivered} events could not be delivered to MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port}; "
                 f"they are kept in {outbox.path} and sent on the next start"
             )
-        self.source.check_complete()
+        source.check_complete()
+        self._check_sinks()
         return 0
+
+    def _close_outputs(self, *, clean: bool) -> int:
+        """Drain MQTT (clean stop only), publish 'stopped' or 'offline', close the sinks; undelivered count."""
+        undelivered = 0
+        if self.mqtt is not None:
+            drain = self.cfg.mqtt.drain_timeout_s if clean else 0.0
+            undelivered = self.mqtt.close(clean=clean, drain_timeout_s=drain)
+        for sink in self.sinks:
+            sink.close()
+        return undelivered
+
+    def _check_sinks(self) -> None:
+        """Items a local output could not write are an error of the run (exit 1), named by sink."""
+        failed = [s for s in self.sinks if s.errors]
+        if failed:
+            raise SinkError(
+                "; ".join(f"{s.name}: {s.errors} items not written ({s.last_error})" for s in failed)
+                + "; check the outputs.* paths and free space"
+            )
 
     def _loop(self, pipeline: Pipeline, outbox: Outbox, video: ThreadSink | None) -> bool:
         """Process frames; True when a file source reached its end."""

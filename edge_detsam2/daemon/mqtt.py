@@ -1,7 +1,9 @@
 """MQTT sink (paho-mqtt): the topics of INTERFACES.md, fed from the on-disk outbox.
 
-- ``<prefix>/<table>/available``: retained; ``online`` on every connect, last will
-  ``offline``, ``stopped`` on a clean exit.
+- ``<prefix>/<table>/available``: retained; ``online`` on every connect once the models are
+  loaded (``offline`` on a connect before that: the truth replaces a stale ``online`` left by
+  a daemon that died while the broker was down), last will ``offline``, ``stopped`` on a
+  clean exit, ``offline`` on an exit with an error.
 - ``<prefix>/<table>/events``: QoS 1. Events are read from the outbox in ``seq`` order and
   deleted from it only on PUBACK. After a reconnect every undelivered event is published
   again, so a subscriber may see an event twice and de-duplicates by ``id``.
@@ -91,6 +93,8 @@ class MqttPublisher:
         self._unrecorded_acks: dict[int, float] = {}  # seq -> capture wall: acked, not yet out of the outbox
         self.fatal: ConfigError | None = None
         self.camera_online: bool | None = None
+        self.ready = False  # models loaded: 'online' from now on
+        self._available_lock = threading.Lock()  # orders the 'available' publishes of connect and set_ready
         self._first_result = threading.Event()
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -161,10 +165,11 @@ class MqttPublisher:
             time.sleep(0.05)
         self._stop.set()
         self.wake()
-        if clean and self.connected:
+        if self.connected:
+            # a clean DISCONNECT suppresses the last will: say 'offline' ourselves after an error
             self._publish_stats()
-            info = self.client.publish(self.topic_available, "stopped", qos=1, retain=True)
-            with contextlib.suppress(RuntimeError):
+            info = self.client.publish(self.topic_available, "stopped" if clean else "offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2.0)
         self.client.disconnect()
         self.client.loop_stop()
@@ -210,7 +215,8 @@ class MqttPublisher:
             self._generation += 1
             self._sent_up_to = 0  # publish every undelivered event again on this connection
         logger.info("MQTT connected to %s:%d", self.cfg.host, self.cfg.port)
-        client.publish(self.topic_available, "online", qos=1, retain=True)
+        with self._available_lock:
+            client.publish(self.topic_available, "online" if self.ready else "offline", qos=1, retain=True)
         if self.camera_online is not None:
             client.publish(self.topic_camera, "online" if self.camera_online else "offline", qos=1, retain=True)
         client.publish(self.topic_state, json.dumps(self._state()), qos=1, retain=True)
@@ -325,6 +331,13 @@ class MqttPublisher:
         with self._lock:
             for mid in list(self._inflight)[:-1000]:
                 del self._inflight[mid]
+
+    def set_ready(self) -> None:
+        """Models are loaded and frames flow: ``available`` becomes ``online``."""
+        with self._available_lock:
+            self.ready = True
+            if self.connected:
+                self.client.publish(self.topic_available, "online", qos=1, retain=True)
 
     def publish_camera(self, online: bool) -> None:
         self.camera_online = online

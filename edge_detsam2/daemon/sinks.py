@@ -2,17 +2,19 @@
 
 Each sink has a bounded queue. ``offer`` never blocks the inference thread: when a sink
 falls behind, the item is dropped and counted (MQTT delivery does not depend on these sinks;
-it reads the durable outbox).
+it reads the durable outbox). Write failures are counted as drops too, never silent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,12 +28,19 @@ _END = object()
 
 
 class ThreadSink:
-    """A consumer thread with a bounded queue; drops (and counts) when full."""
+    """A consumer thread with a bounded queue; drops (and counts) when full or when a write fails.
+
+    A failing write (disk full, a removed mount) is counted in ``dropped`` and ``errors`` and
+    logged when the sink starts failing and when it writes again; the sink keeps trying, so
+    it resumes by itself once the fault is gone.
+    """
 
     def __init__(self, name: str, handle: Callable[[Any], None], close: Callable[[], None], maxsize: int) -> None:
         self.name = name
         self.dropped = 0
-        self.failed: BaseException | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+        self._failing = False
         self._handle, self._close = handle, close
         self._q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
@@ -50,16 +59,24 @@ class ThreadSink:
             item = self._q.get()
             if item is _END:
                 break
-            if self.failed is not None:
-                continue
             try:
                 self._handle(item)
             except Exception as exc:  # a broken sink must not take inference down
-                self.failed = exc
-                logger.error("sink %s failed and is disabled: %s", self.name, exc)
+                self.dropped += 1
+                self.errors += 1
+                self.last_error = str(exc)
+                if not self._failing or self.errors in (10, 100) or self.errors % 1000 == 0:
+                    logger.error("sink %s cannot write (%s): %d items dropped so far", self.name, exc, self.errors)
+                self._failing = True
+            else:
+                if self._failing:
+                    logger.info("sink %s writes again after %d failed items", self.name, self.errors)
+                self._failing = False
         try:
             self._close()
         except Exception as exc:
+            self.errors += 1
+            self.last_error = f"close: {exc}"
             logger.error("sink %s: close failed: %s", self.name, exc)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -67,29 +84,60 @@ class ThreadSink:
         self._thread.join(timeout)
 
 
-def _open_append(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "a", encoding="utf-8")
+class JsonlAppender:
+    """Appends whole lines to a JSONL file, unbuffered (one ``write`` per line).
+
+    Opened in append mode, so restarts add to the file. A torn last line left by a crash is
+    cut off on open, and a write that fails half-way (disk full) is truncated back, so the
+    file only ever holds whole lines.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        with contextlib.suppress(OSError):
+            self._cut_torn_line()
+
+    def _cut_torn_line(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return
+        with open(self.path, "rb") as fh:
+            start = max(0, size - 65536)
+            fh.seek(start)
+            tail = fh.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        keep = start + cut + 1 if cut >= 0 else start
+        logger.warning("%s: cut a torn last line (%d bytes) left by an earlier run", self.path, size - keep)
+        os.ftruncate(self._fd, keep)
+
+    def write_line(self, line: str) -> None:
+        data = memoryview((line + "\n").encode("utf-8"))
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)  # no half line (a no-op on /dev/full and pipes)
+            raise OSError(exc.errno, f"{self.path}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def events_jsonl_sink(path: Path, maxsize: int) -> ThreadSink:
-    fh = _open_append(path)
-
-    def handle(ev: Event) -> None:
-        fh.write(ev.to_json() + "\n")
-        fh.flush()
-
-    return ThreadSink("events-jsonl", handle, fh.close, maxsize)
+    out = JsonlAppender(path)
+    return ThreadSink("events-jsonl", lambda ev: out.write_line(ev.to_json()), out.close, maxsize)
 
 
 def tracks_jsonl_sink(path: Path, maxsize: int) -> ThreadSink:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the sink)
-
-    def handle(fr: TrackFrame) -> None:
-        fh.write(fr.to_json() + "\n")
-
-    return ThreadSink("tracks-jsonl", handle, fh.close, maxsize)
+    """Tracks of every frame, appended across restarts (each run starts again at frame 0)."""
+    out = JsonlAppender(path)
+    return ThreadSink("tracks-jsonl", lambda fr: out.write_line(fr.to_json()), out.close, maxsize)
 
 
 class _VideoWriter:
