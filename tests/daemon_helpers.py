@@ -22,7 +22,7 @@ import yaml
 from edge_detsam2.cli import main
 from edge_detsam2.daemon.broker import LocalBroker, free_port
 
-__all__ = ["Broker", "LocalBroker", "Subscriber", "free_port", "read_jsonl", "spawn", "write_config"]
+__all__ = ["Broker", "LocalBroker", "Subscriber", "free_port", "read_jsonl", "short_video", "spawn", "write_config"]
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 PREFIX = "edge-detsam2"
@@ -153,3 +153,20 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def short_video(src: Path, dst: Path, n: int) -> Path:
+    """The first ``n`` frames of a video, as mp4."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    out = None
+    for _ in range(n):
+        ok, img = cap.read()
+        assert ok
+        if out is None:
+            out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (img.shape[1], img.shape[0]))
+        out.write(img)
+    assert out is not None
+    out.release()
+    return dst

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "edge_detsam2.frame",
             "edge_detsam2.kinematics",
             "edge_detsam2.artifacts",
+            "edge_detsam2.onnxrt",
         ),
     ),
     ("formats and geometry", ("edge_detsam2.tracks", "edge_detsam2.geometry", "edge_detsam2.events.types")),

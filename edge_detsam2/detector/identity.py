@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.detector.types import Detections
 from edge_detsam2.errors import EdgeDetSam2Error
+from edge_detsam2.onnxrt import session_options
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +73,7 @@ class IdentityClassifier:
             ) from None
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see detector.yolo.OnnxYolo
+        opts = session_options(threads, spinning=False)  # see detector.yolo.OnnxYolo
         try:
             self._session: Any = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files

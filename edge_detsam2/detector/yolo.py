@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.detector.types import Detections
 from edge_detsam2.errors import EdgeDetSam2Error
+from edge_detsam2.onnxrt import session_options
 
 SUFFIXES = (".pt", ".onnx", ".engine")
 
@@ -80,11 +81,9 @@ class OnnxYolo:
     def __init__(self, path: Path, *, imgsz: int | None = None, threads: int = 0) -> None:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         # Idle ORT workers spin for a while after each run, taking the cores from whatever runs
         # next (the identity classifier, SAM2): measured 75 -> 47 ms/frame with spinning off.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = session_options(threads, spinning=False)
         try:
             self._session: Any = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             meta = self._session.get_modelmeta().custom_metadata_map

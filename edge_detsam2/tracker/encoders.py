@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_detsam2.artifacts import ArtifactError
+from edge_detsam2.onnxrt import session_options
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +110,7 @@ class OnnxEncoder:
                 f"ONNX Runtime has no {wanted} here (available: {ort.get_available_providers()}); "
                 "install onnxruntime-gpu or set perception.device: cpu"
             )
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(artifact), sess_options=opts, providers=[wanted])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files

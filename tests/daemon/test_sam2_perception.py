@@ -13,28 +13,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import cv2  # noqa: E402
-from daemon_helpers import read_jsonl, write_config  # noqa: E402
+from daemon_helpers import read_jsonl, short_video, write_config  # noqa: E402
 from yolo_helpers import make_random_yolo  # noqa: E402
 
 from edge_detsam2.cli import main  # noqa: E402
 from edge_detsam2.tracker.model import ModelSpec, build_model, save_checkpoint, small_overrides  # noqa: E402
 
 FRAMES = 12
-
-
-def short_video(src: Path, dst: Path, n: int) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    out = None
-    for _ in range(n):
-        ok, img = cap.read()
-        assert ok
-        if out is None:
-            out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (img.shape[1], img.shape[0]))
-        out.write(img)
-    assert out is not None
-    out.release()
-    return dst
 
 
 def test_run_with_yolo_prompted_sam2_writes_tracks(tmp_path: Path, sim_dir: Path) -> None:
