@@ -26,15 +26,22 @@ from edge_detsam2.daemon.broker import LocalBroker
 from edge_detsam2.sim.batch import SimulateOptions, simulate_clips
 
 
-class _Collector:
-    """Every message under the table's topics (QoS 1)."""
+class Collector:
+    """Every message under the table's topics (QoS 1, a persistent session), with arrival times."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, username: str | None = None, password: str | None = None) -> None:
         import paho.mqtt.client as mqtt
 
-        self.messages: list[tuple[str, str]] = []
+        self.messages: list[tuple[str, str, float]] = []  # topic, payload, time.monotonic()
         self.lock, ready = threading.Lock(), threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="soak-collector")  # type: ignore[attr-defined]
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+            client_id="soak-collector",
+            clean_session=False,
+        )
+        c.reconnect_delay_set(min_delay=1, max_delay=1)
+        if username is not None:
+            c.username_pw_set(username, password)
 
         def on_connect(client: Any, *_: Any) -> None:
             client.subscribe("edge-detsam2/#", qos=1)
@@ -42,7 +49,7 @@ class _Collector:
 
         def on_message(client: Any, userdata: Any, msg: Any) -> None:
             with self.lock:
-                self.messages.append((msg.topic, msg.payload.decode()))
+                self.messages.append((msg.topic, msg.payload.decode(), time.monotonic()))
 
         c.on_connect, c.on_message = on_connect, on_message
         c.connect("127.0.0.1", port)
@@ -54,7 +61,11 @@ class _Collector:
 
     def on(self, suffix: str) -> list[str]:
         with self.lock:
-            return [p for t, p in self.messages if t.endswith(suffix)]
+            return [p for t, p, _ in self.messages if t.endswith(suffix)]
+
+    def arrivals(self, suffix: str) -> list[tuple[str, float]]:
+        with self.lock:
+            return [(p, at) for t, p, at in self.messages if t.endswith(suffix)]
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -68,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     simulate_clips(clip, opts)
     broker = LocalBroker(work / "broker")
     broker.start()
-    sub = _Collector(broker.port)
+    sub = Collector(broker.port)
     cfg = {  # the 'tracks' perception: ground-truth tracks replayed beside the video
         "table": {"id": "t1", "calibration": str(clip / "clip_000.table.yaml")},
         "source": {"uri": str(clip / "clip_000.mp4"), "realtime": args.realtime},

@@ -1,4 +1,4 @@
-"""Constant memory over a long stream: 3000 frames with objects coming and going.
+"""Constant memory over a long stream: 1500 frames with objects coming and going.
 
 Bounded state is asserted directly (stored outputs per object never exceed SAM2's own
 memory window); resident memory after warm-up is reported and must stay flat within
@@ -17,7 +17,7 @@ from sam2_helpers import CONFIG, box_of  # noqa: E402
 from edge_detsam2.tracker.model import ModelSpec, build_model, small_overrides  # noqa: E402
 from edge_detsam2.tracker.session import StreamingSession  # noqa: E402
 
-FRAMES = 3000
+FRAMES = 1500  # 3000 took 5 min of the suite; 1200 frames after warm-up still show a 20 KB/frame leak
 
 
 def rss_mib() -> float:
@@ -29,7 +29,7 @@ def rss_mib() -> float:
 
 
 @pytest.mark.slow
-def test_memory_is_flat_over_3000_frames(clip: tuple) -> None:
+def test_memory_is_flat_over_1500_frames(clip: tuple) -> None:
     _, frames, tracks = clip
     torch.manual_seed(0)
     model = build_model(ModelSpec(CONFIG, None, small_overrides(128)))
@@ -49,10 +49,10 @@ def test_memory_is_flat_over_3000_frames(clip: tuple) -> None:
         size = session.state_size()
         assert size["non_cond"] <= session.keep_non_cond * size["objects"]
         assert size["cond"] <= 3 * size["objects"]
-        if i in (500, 1000, 2000, FRAMES - 1):
+        if i in (300, 700, 1100, FRAMES - 1):
             rss[i] = rss_mib()
     print(f"RSS MiB at frames {list(rss)}: {[round(v, 1) for v in rss.values()]}")
-    growth = rss[FRAMES - 1] - rss[500]
-    assert growth < 40, f"RSS grew by {growth:.1f} MiB between frame 500 and {FRAMES}"
+    growth = rss[FRAMES - 1] - rss[300]
+    assert growth < 25, f"RSS grew by {growth:.1f} MiB between frame 300 and {FRAMES}"
     assert len(session.object_ids) <= len(labels)
     assert np.isfinite(session.step(frames[0]).mask_logits).all()
