@@ -186,7 +186,7 @@ def committed(state: Path) -> int:
 
 
 def run_fault(name: str, inject: Callable[[Scenario], None], auth: bool, clip: Path, root: Path) -> dict[str, Any]:
-    work = root / name.split()[0].replace("(", "") / str(time.monotonic_ns())
+    work = root / f"fault{time.monotonic_ns()}"
     work.mkdir(parents=True)
     password = None
     if auth:
