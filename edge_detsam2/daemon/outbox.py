@@ -143,10 +143,12 @@ class Outbox:
         if count <= self.max_events and size <= self.max_bytes:
             return 0, 0
         rows, freed, last = 0, 0, None
-        for seq, length in self._db.execute("SELECT seq, LENGTH(payload) FROM events ORDER BY seq"):
+        cursor = self._db.execute("SELECT seq, LENGTH(payload) FROM events ORDER BY seq")
+        for seq, length in cursor:
             if count - rows <= self.max_events and size - freed <= self.max_bytes:
                 break
             rows, freed, last = rows + 1, freed + int(length), int(seq)
+        cursor.close()  # finished before the DELETE below
         if last is None:
             return 0, 0
         self._db.execute("DELETE FROM events WHERE seq <= ?", (last,))
