@@ -97,9 +97,12 @@ def test_the_daemon_runs_under_the_units_syscall_filter_and_protect_proc(tmp_pat
         pytest.skip("systemd-analyze and unshare are needed (.ci/install installs systemd)")
     if ctypes.util.find_library("seccomp") is None:
         pytest.skip("libseccomp is not installed")
-    probe = subprocess.run(["unshare", "--mount", "--pid", "--fork", "true"], capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "--mount", "--pid", "--fork", "sh", "-c", "mount -t proc -o hidepid=invisible proc /proc"],
+        capture_output=True,
+    )
     if probe.returncode != 0:
-        pytest.skip(f"cannot create mount/pid namespaces here: {probe.stderr.decode().strip()}")
+        pytest.skip(f"cannot create mount/pid namespaces or mount /proc here: {probe.stderr.decode().strip()}")
     from daemon_helpers import daemon_cmd, read_jsonl, short_video, write_config
     from unit_sandbox import allowed_syscalls
 
