@@ -158,3 +158,54 @@ def sam2_encoder_path(cache: Path, fmt: Fmt, model_hash: str, image_size: int, h
 def yolo_path(cache: Path, fmt: Fmt, weights_hash: str, imgsz: int, half: bool, opset: int) -> Path:
     key = artifact_key("yolo", fmt, weights_hash, imgsz, precision(half), opset)
     return artifact_path(cache, "yolo", fmt, key)
+
+
+PARTS_SCHEMA = "edge-detsam2-sam2-parts/1"
+
+
+def sam2_source_hash(config: str, overrides: tuple[str, ...] | list[str], checkpoint: Path) -> str:
+    """What a SAM2 parts set is built from, computable without torch: config, overrides, checkpoint bytes."""
+    if not checkpoint.is_file():
+        raise ArtifactError(f"perception.sam2.checkpoint: {checkpoint} does not exist")
+    text = json.dumps({"config": config, "overrides": list(overrides), "checkpoint": file_sha256(checkpoint)})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sam2_parts_dir(cache: Path, source_hash: str, opset: int) -> Path:
+    """The directory of the SAM2 parts set (every per-frame part as fp32 ONNX) for one checkpoint.
+
+    fp16 is a TensorRT build option (``export.half``): engines live in the set's ``trt-cache``.
+    """
+    key = hashlib.sha256(f"sam2_parts|onnx|{source_hash}|{opset}".encode()).hexdigest()[:16]
+    return cache / f"sam2_parts-{key}"
+
+
+def load_parts_verified(parts_dir: Path, *, source_hash: str, rebuild: str) -> dict[str, Any]:
+    """The ``parts.json`` of a parts set if it was built from this source and no file changed."""
+    side = parts_dir / "parts.json"
+    if not side.is_file():
+        raise ArtifactError(
+            f"no exported SAM2 parts at {parts_dir} for this checkpoint and config; build them with: {rebuild}"
+        )
+    try:
+        meta = json.loads(side.read_text())
+        if meta.get("schema") != PARTS_SCHEMA:
+            raise ValueError(f"schema {meta.get('schema')!r}")
+        files = dict(meta["files"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ArtifactError(f"{side}: unreadable parts metadata ({exc}); rebuild with: {rebuild}") from None
+    problems = []
+    if meta.get("source_hash") != source_hash:
+        problems.append("built from another checkpoint or config")
+    for name, sha in files.items():
+        path = parts_dir / f"{name}.onnx"
+        if not path.is_file():
+            problems.append(f"{path.name} missing")
+        elif file_sha256(path) != sha:
+            problems.append(f"{path.name} changed or corrupt (sha256 mismatch)")
+    consts = parts_dir / "constants.npz"
+    if not consts.is_file() or file_sha256(consts) != meta.get("constants_sha256"):
+        problems.append("constants.npz missing or changed")
+    if problems:
+        raise ArtifactError(f"{parts_dir} does not match this config: {'; '.join(problems)}; rebuild with: {rebuild}")
+    return dict(meta)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.events.params import EventParams
@@ -123,11 +123,32 @@ class SamSection(_Model):
         description="SAM2 checkpoint (.pt, {'model': state_dict}); relative to the config file; @models/NAME: bundled.",
     )
     bank: Path | None = Field(None, description="Preload memory bank (.safetensors) to start from; null: none.")
+    runtime: Literal["torch", "onnxruntime", "tensorrt"] = Field(
+        "torch",
+        description="Backend of every SAM2 part. torch: the model in torch (needs the torch extra). onnxruntime / "
+        "tensorrt: the parts set 'export' built, run by ONNX Runtime (CPU or CUDA) or its TensorRT provider; no "
+        "torch needed (the ort / gpu extras).",
+    )
     encoder: Literal["torch", "onnxruntime", "tensorrt"] = Field(
-        "torch", description="Image-encoder backend; onnxruntime/tensorrt use the artifact 'export' built."
+        "torch",
+        description="With runtime torch only: image-encoder backend; onnxruntime/tensorrt use the artifact 'export' "
+        "built.",
     )
 
     _bundled = field_validator("checkpoint", mode="before")(bundled)
+
+    @model_validator(mode="after")
+    def _one_runtime(self) -> SamSection:
+        if self.runtime != "torch" and self.encoder != "torch":
+            raise ValueError(
+                f"encoder: {self.encoder} applies to runtime torch; runtime {self.runtime} runs every part, the image "
+                "encoder included: remove encoder"
+            )
+        if self.runtime != "torch" and self.bank is not None:
+            raise ValueError(f"bank: memory banks load into runtime torch only; runtime {self.runtime}: remove bank")
+        if self.runtime != "torch" and self.checkpoint is None:
+            raise ValueError(f"checkpoint: runtime {self.runtime} runs the parts exported from a checkpoint; set one")
+        return self
 
 
 class PerceptionSection(_Model):

@@ -88,6 +88,48 @@ def export_sam2(cfg: Any, fmt: str, half: bool, device: str, cache: Path, steps:
     return result
 
 
+def export_sam2_parts(cfg: Any, fmt: str, half: bool, device: str, cache: Path, steps: Steps) -> dict[str, Any]:
+    """Every per-frame SAM2 part to ONNX (and on a GPU the TensorRT engines), with parity reports."""
+    from edge_detsam2.export import sam2_parts
+
+    from edge_detsam2.artifacts import sam2_parts_dir, sam2_source_hash
+    from edge_detsam2.tracker.model import ModelSpec, build_model
+    from edge_detsam2.tracker.runners import OnnxPartRunner
+
+    s = cfg.perception.sam2
+    if s.checkpoint is None:
+        raise UsageError("perception.sam2.checkpoint: the exported parts are built from a checkpoint; set one")
+    source_hash = sam2_source_hash(s.config, s.overrides, s.checkpoint)
+    steps(f"building SAM2 {s.config} from {s.checkpoint.name}")
+    model = build_model(ModelSpec(s.config, s.checkpoint, tuple(s.overrides), "cpu"))
+    out = sam2_parts_dir(cache, source_hash, cfg.export.opset)
+    steps(f"exporting every SAM2 part to ONNX (opset {cfg.export.opset}) -> {out.name}/")
+    source = {"source_hash": source_hash, "source": f"{s.config} {list(s.overrides)} checkpoint={s.checkpoint}"}
+    meta = sam2_parts.export_parts(model, out, opset=cfg.export.opset, source=source)
+    provider = "cuda" if device.startswith("cuda") else "cpu"
+    steps(f"checking ONNX Runtime ({provider}) parity against torch: every part, then tracked masks")
+    runner = OnnxPartRunner(out, provider=provider)
+    meta["parity"] = {
+        "onnxruntime": {
+            "parts": sam2_parts.part_parity(model, runner),
+            "tracked": sam2_parts.tracked_parity(model, runner, frames=12, objects=4, prompt_every=6),
+        }
+    }
+    result: dict[str, Any] = {"parts": str(out), "parity": meta["parity"]["onnxruntime"]}
+    if fmt == "engine":
+        steps(f"building TensorRT engines ({'fp16' if half else 'fp32'}) through ONNX Runtime -> {out.name}/trt-cache")
+        trt = OnnxPartRunner(out, provider="tensorrt", half=half)
+        meta["parity"]["tensorrt"] = {
+            "precision": "fp16" if half else "fp32",
+            "parts": sam2_parts.part_parity(model, trt),
+            "tracked": sam2_parts.tracked_parity(model, trt),
+        }
+        result["tensorrt_parity"] = meta["parity"]["tensorrt"]
+    sam2_parts.write_sidecar(out, meta)
+    logger.info("SAM2 parts set %s: loaded by perception.sam2.runtime onnxruntime / tensorrt", out)
+    return result
+
+
 def export_yolo(
     cfg: Any, weights: Path, fmt: str, half: bool, device: str, imgsz: int, cache: Path, steps: Steps
 ) -> dict[str, Any]:

@@ -63,9 +63,7 @@ class Sam2Perception:
     """YOLO detector prompting the streaming SAM2 session (``tracker.Tracker``)."""
 
     def __init__(self, cfg: PerceptionSection, export: ExportSection | None = None) -> None:
-        from edge_detsam2.perception.backends import build_detector, build_encoder
-        from edge_detsam2.tracker.model import ModelSpec, build_model
-        from edge_detsam2.tracker.session import StreamingSession
+        from edge_detsam2.perception.backends import build_detector, build_session
         from edge_detsam2.tracker.tracker import Tracker
 
         export = export or ExportSection()
@@ -74,11 +72,7 @@ class Sam2Perception:
             det = build_detector(cfg, export)
         elif cfg.sam2.bank is None:
             raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
-        model = build_model(ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device))
-        self.encoder = build_encoder(cfg, export, model)
-        session = StreamingSession(model, max_cond_frames=cfg.tracker.max_cond_frames, encoder=self.encoder)
-        if cfg.sam2.bank is not None:
-            session.load_bank(cfg.sam2.bank)
+        session = build_session(cfg, export)
         self.tracker = Tracker(session, det, cfg.tracker)
         self.stage_ms: dict[str, float] = {}
 

@@ -1,7 +1,8 @@
-"""Backend registries: which code runs the detector and the SAM2 image encoder.
+"""Backend registries: which code runs the detector and SAM2.
 
-``DETECTOR_RUNTIMES`` maps ``perception.detector.runtime`` and ``ENCODER_BACKENDS`` maps
-``perception.sam2.encoder`` to a function that builds that backend. Exported artifacts
+``DETECTOR_RUNTIMES`` maps ``perception.detector.runtime``, ``SAM2_RUNTIMES`` maps
+``perception.sam2.runtime`` (every SAM2 part) and ``ENCODER_BACKENDS`` maps
+``perception.sam2.encoder`` (runtime torch only) to a function that builds that backend. Exported artifacts
 (ONNX, TensorRT) are loaded only after their sidecar matches the source model; a mismatch
 ends with the ``export`` command that rebuilds them.
 """
@@ -127,3 +128,52 @@ ENCODER_BACKENDS: dict[str, Callable[[PerceptionSection, ExportSection, Any], An
 
 def build_encoder(cfg: PerceptionSection, export: ExportSection, model: Any) -> Any:
     return ENCODER_BACKENDS[cfg.sam2.encoder](cfg, export, model)
+
+
+def _torch_session(cfg: PerceptionSection, export: ExportSection) -> Any:
+    """The torch model in ``StreamingSession`` (bit-exact with SAM2VideoPredictor), encoder per ``encoder``."""
+    from edge_detsam2.tracker.model import ModelSpec, build_model
+    from edge_detsam2.tracker.session import StreamingSession
+
+    model = build_model(ModelSpec(cfg.sam2.config, cfg.sam2.checkpoint, tuple(cfg.sam2.overrides), cfg.device))
+    encoder = build_encoder(cfg, export, model)
+    session = StreamingSession(model, max_cond_frames=cfg.tracker.max_cond_frames, encoder=encoder)
+    if cfg.sam2.bank is not None:
+        session.load_bank(cfg.sam2.bank)
+    logger.info("SAM2: torch on %s (image encoder: %s)", cfg.device, encoder.name)
+    return session
+
+
+def _parts_session(provider: Literal["onnxruntime", "tensorrt"]) -> Callable[[PerceptionSection, ExportSection], Any]:
+    def build(cfg: PerceptionSection, export: ExportSection) -> Any:
+        """Every SAM2 part from the exported set, on ONNX Runtime (no torch)."""
+        from edge_detsam2.artifacts import REBUILD, cache_dir, load_parts_verified, sam2_parts_dir, sam2_source_hash
+        from edge_detsam2.tracker.engine import PartsSession
+        from edge_detsam2.tracker.runners import OnnxPartRunner
+
+        assert cfg.sam2.checkpoint is not None  # the config validator requires it for these runtimes
+        source_hash = sam2_source_hash(cfg.sam2.config, cfg.sam2.overrides, cfg.sam2.checkpoint)
+        parts_dir = sam2_parts_dir(cache_dir(export.cache_dir), source_hash, export.opset)
+        rebuild = REBUILD + (" --format engine" if provider == "tensorrt" else "")
+        load_parts_verified(parts_dir, source_hash=source_hash, rebuild=rebuild)
+        on_gpu = cfg.device.startswith("cuda")
+        if provider == "tensorrt" and not on_gpu:
+            raise ConfigError("perception.sam2.runtime: tensorrt runs on an NVIDIA GPU; set perception.device: cuda")
+        which = "tensorrt" if provider == "tensorrt" else ("cuda" if on_gpu else "cpu")
+        runner = OnnxPartRunner(parts_dir, provider=which, half=export.half)
+        logger.info("SAM2: every part on ONNX Runtime %s, %s", runner.provider, parts_dir.name)
+        return PartsSession(runner, max_cond_frames=cfg.tracker.max_cond_frames)
+
+    return build
+
+
+#: perception.sam2.runtime -> a builder of the streaming SAM2 session.
+SAM2_RUNTIMES: dict[str, Callable[[PerceptionSection, ExportSection], Any]] = {
+    "torch": _torch_session,
+    "onnxruntime": _parts_session("onnxruntime"),
+    "tensorrt": _parts_session("tensorrt"),
+}
+
+
+def build_session(cfg: PerceptionSection, export: ExportSection) -> Any:
+    return SAM2_RUNTIMES[cfg.sam2.runtime](cfg, export)

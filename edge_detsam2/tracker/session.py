@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -118,6 +118,23 @@ class TrackedMasks:
                 # align_corners=False: low-res cell centre j maps to (j + 0.5) * scale - 0.5 in video pixels
                 out[i] = ((cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
         return out
+
+
+class TrackingSession(Protocol):
+    """What ``tracker.Tracker`` needs: ``StreamingSession`` (torch) or ``engine.PartsSession`` (exported)."""
+
+    @property
+    def object_ids(self) -> tuple[int, ...]: ...
+
+    def add_box(
+        self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "", *, as_mask: bool = False
+    ) -> None: ...
+
+    def set_label(self, obj_id: int, label: str) -> None: ...
+
+    def remove(self, obj_id: int) -> None: ...
+
+    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks: ...
 
 
 class StreamingSession:
@@ -295,19 +312,10 @@ class StreamingSession:
 
     def _ellipse_masks(self, boxes: NDArray[np.float64]) -> Any:
         """(B, 1, S, S) float masks: the ellipses inscribed in ``boxes`` at the model's input size."""
-        import cv2
         import torch
 
         assert self.video_size is not None
-        h, w = self.video_size
-        s = self.image_size
-        sx, sy = s / w, s / h
-        m = np.zeros((len(boxes), s, s), dtype=np.uint8)
-        for i, box in enumerate(boxes):
-            centre = (round((box[0] + box[2]) / 2 * sx * 16), round((box[1] + box[3]) / 2 * sy * 16))
-            axes = (max(1, round((box[2] - box[0]) / 2 * sx * 16)), max(1, round((box[3] - box[1]) / 2 * sy * 16)))
-            cv2.ellipse(m[i], centre, axes, 0, 0, 360, 1, -1, cv2.LINE_8, shift=4)
-        return torch.from_numpy(m).float().view(len(boxes), 1, s, s).to(self.device)
+        return torch.from_numpy(ellipse_masks(boxes, self.video_size, self.image_size)).to(self.device)
 
     def _run(
         self,
@@ -372,6 +380,21 @@ class StreamingSession:
         own = sorted(k for k in obj.cond if k >= 0)
         while len(own) > self.max_cond_frames:
             del obj.cond[own.pop(0)]
+
+
+def ellipse_masks(boxes: NDArray[np.float64], video_size: tuple[int, int], image_size: int) -> NDArray[np.float32]:
+    """(B, 1, S, S) float32 0/1 masks: the ellipses inscribed in ``boxes`` (video pixels) at the model's size."""
+    import cv2
+
+    h, w = video_size
+    s = image_size
+    sx, sy = s / w, s / h
+    m = np.zeros((len(boxes), s, s), dtype=np.uint8)
+    for i, box in enumerate(boxes):
+        centre = (round((box[0] + box[2]) / 2 * sx * 16), round((box[1] + box[3]) / 2 * sy * 16))
+        axes = (max(1, round((box[2] - box[0]) / 2 * sx * 16)), max(1, round((box[3] - box[1]) / 2 * sy * 16)))
+        cv2.ellipse(m[i], centre, axes, 0, 0, 360, 1, -1, cv2.LINE_8, shift=4)
+    return m.astype(np.float32).reshape(len(boxes), 1, s, s)
 
 
 def _batched_dict(objs: list[_Object]) -> dict[str, dict[int, dict[str, Any]]]:

@@ -21,7 +21,7 @@ from edge_detsam2.frame import Frame
 from edge_detsam2.tracker.association import associate, box_iou
 from edge_detsam2.tracker.identity import IdentityVotes, evidence_of
 from edge_detsam2.tracker.params import TrackerParams
-from edge_detsam2.tracker.session import StreamingSession, TrackedMasks
+from edge_detsam2.tracker.session import TrackedMasks, TrackingSession
 from edge_detsam2.tracks import TrackedObject, TrackFrame
 
 
@@ -45,7 +45,7 @@ class Tracker:
     time (``Frame.t_s``), so a live camera that drops frames does not stretch them.
     """
 
-    def __init__(self, session: StreamingSession, detector: Detector | None, params: TrackerParams) -> None:
+    def __init__(self, session: TrackingSession, detector: Detector | None, params: TrackerParams) -> None:
         self.session, self.detector, self.params = session, detector, params
         self._next_id = max(session.object_ids, default=-1) + 1
         self._last: TrackedMasks | None = None
