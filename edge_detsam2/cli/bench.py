@@ -36,12 +36,23 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help="SAM2 checkpoint (default: random weights)")
     p.add_argument("--image-size", type=int, default=512, help="model input size (default 512)")
     p.add_argument("--small", action="store_true", help="reduced hiera-tiny (fewer blocks), as in the tests")
+    p.add_argument(
+        "--bundled", action="store_true", help="the bundled model (slim hiera-tiny at 512 px and its checkpoint)"
+    )
     p.add_argument("--objects", type=int, default=6, help="balls to track (default 6)")
     p.add_argument("--frames", type=int, default=60, help="frames to time (default 60)")
     p.add_argument("--prompt-every", type=int, default=30, help="box prompts every N frames (default 30)")
     p.add_argument("--clip", type=Path, default=None, help="simulated clip directory (default: render one)")
     p.add_argument("--official", action="store_true", help="also run SAM2VideoPredictor and print the ratio")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument(
+        "--runtime",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="torch: StreamingSession on the torch model; onnxruntime: every part exported and run by ONNX Runtime "
+        "(also runs the torch session for the mask IoU against it and the speed ratio)",
+    )
+    p.add_argument("--slope", action="store_true", help="also time 1 and 16 objects: the per-object cost")
     p.set_defaults(func=run)
 
 
@@ -59,10 +70,15 @@ class StageTimer:
         self._start: dict[str, float] = {}
         self._cuda = next(model.parameters()).is_cuda
         self._sync: Callable[[], None] = torch.cuda.synchronize if self._cuda else _no_sync
+        self._handles: list[Any] = []
         for attr, name in STAGES.items():
             module = getattr(model, attr)
-            module.register_forward_pre_hook(self._pre(name))
-            module.register_forward_hook(self._post(name))
+            self._handles.append(module.register_forward_pre_hook(self._pre(name)))
+            self._handles.append(module.register_forward_hook(self._post(name)))
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
 
     def _pre(self, name: str) -> Any:
         def hook(*_: Any) -> None:
@@ -129,36 +145,104 @@ def run(args: argparse.Namespace) -> int:
         f"++model.memory_attention.layer.cross_attention.feat_sizes=[{feat},{feat}]",
     )
     overrides = small_overrides(args.image_size) if args.small else full
-    spec = ModelSpec(args.config, args.checkpoint, tuple(overrides), args.device)
+    checkpoint = args.checkpoint
+    if args.bundled:
+        from edge_detsam2.config import BUNDLED_SAM2, MODELS_DIR
+        from edge_detsam2.tracker.model import BUNDLED_OVERRIDES
+
+        overrides, checkpoint = BUNDLED_OVERRIDES, MODELS_DIR / BUNDLED_SAM2
+    spec = ModelSpec(args.config, checkpoint, tuple(overrides), args.device)
     frames, tracks = _clip_frames(args)
     prompts = _prompts(tracks, args.objects, args.prompt_every)
     model = build_model(spec)
-    timer = StageTimer(model)
-    session = StreamingSession(model)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i, frame in enumerate(frames):
-            for k, label, box in prompts.get(i, []):
-                session.add_box(k, box, label)
-            session.step(frame)
-    ours = (time.perf_counter() - start) / len(frames)
-    n = len(frames)
     print(
-        f"streaming engine: {args.config} @ {args.image_size} px, {args.objects} objects, {n} frames, "
-        f"prompts every {args.prompt_every}, device {args.device}"
+        f"{args.config} @ {args.image_size} px, {args.objects} objects, {len(frames)} frames, "
+        f"prompts every {args.prompt_every}, device {args.device}, runtime {args.runtime}"
     )
-    for name in STAGES.values():
-        print(f"  {name:<17} {1000 * timer.totals[name] / n:8.1f} ms/frame")
+    make = _session_factory(args, model)
+    ours, stages, masks = _timed(make, frames, prompts)
+    n = len(frames)
+    for name, ms in stages.items():
+        print(f"  {name:<17} {ms / n:8.1f} ms/frame")
     print(f"  {'total':<17} {1000 * ours:8.1f} ms/frame  ({1 / ours:.2f} frames/s)")
     print(
         f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
         + (f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if args.device.startswith("cuda") else "")
     )
+    if args.runtime != "torch":
+        base, _, ref = _timed(lambda: StreamingSession(model), frames, prompts)
+        ious = [_min_iou(a, b) for a, b in zip(ref, masks, strict=True)]
+        print(f"torch StreamingSession: {1000 * base:8.1f} ms/frame; {args.runtime} is {base / ours:.2f}x faster")
+        print(f"mask IoU vs torch: min {min(ious):.4f}, mean {float(np.mean(ious)):.4f} over {n} frames")
     if args.official:
         theirs = _official(spec, model, frames, prompts)
         print(f"SAM2VideoPredictor: {1000 * theirs:8.1f} ms/frame ({1 / theirs:.2f} frames/s)")
-        print(f"speed-up (official / streaming): {theirs / ours:.2f}x")
+        print(f"speed-up (official / streaming {args.runtime}): {theirs / ours:.2f}x")
+    if args.slope:
+        per = {}
+        for k in (1, 16):
+            t, _, _ = _timed(make, frames, _prompts(tracks, k, args.prompt_every))
+            per[k] = t
+            print(f"  {k:>2} objects: {1000 * t:8.1f} ms/frame")
+        print(f"per-object slope: {(per[16] - per[1]) / 15:.3f} s/frame per object")
     return 0
+
+
+def _session_factory(args: argparse.Namespace, model: Any) -> Callable[[], Any]:
+    from edge_detsam2.tracker.session import StreamingSession
+
+    if args.runtime == "torch":
+        return lambda: StreamingSession(model)
+    from edge_detsam2.export.sam2_parts import export_parts
+    from edge_detsam2.tracker.engine import PartsSession
+    from edge_detsam2.tracker.runners import OnnxPartRunner
+
+    parts_dir = Path(tempfile.mkdtemp(prefix="edge-detsam2-bench-parts-"))
+    export_parts(model, parts_dir, opset=17, source={"source_hash": "bench", "source": args.config})
+    provider = "cuda" if args.device.startswith("cuda") else "cpu"
+    return lambda: PartsSession(OnnxPartRunner(parts_dir, provider=provider), max_cond_frames=4)
+
+
+def _timed(
+    make: Callable[[], Any], frames: list[np.ndarray], prompts: dict[int, list[Any]]
+) -> tuple[float, dict[str, float], list[np.ndarray]]:
+    """Seconds per frame, total ms per stage, and the mask logits of every frame."""
+    import torch
+
+    session = make()
+    timer = StageTimer(session.model) if hasattr(session, "model") else None
+    masks = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i, frame in enumerate(frames):
+            for k, label, box in prompts.get(i, []):
+                session.add_box(k, box, label)
+            masks.append(session.step(frame).mask_logits)
+    per_frame = (time.perf_counter() - start) / len(frames)
+    if timer is not None:
+        timer.remove()
+        stages = {name: 1000 * timer.totals[name] for name in STAGES.values()}
+    else:
+        stages = {PART_STAGES.get(k, k): v for k, v in session.stage_ms.items()}
+    return per_frame, stages, masks
+
+
+#: parts session stage names, in the words of the torch stages
+PART_STAGES = {
+    "image_encoder": "encoder",
+    "memory_attention": "memory attention",
+    "decoder_track": "mask decoder",
+    "decoder_box": "box prompts",
+    "mask_prompt": "mask prompts",
+    "memory_encoder": "memory encoder",
+    "ptr_tpos": "pointer encoding",
+}
+
+
+def _min_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ma, mb = a > 0, b > 0
+    inter, union = (ma & mb).sum(axis=(1, 2, 3)), (ma | mb).sum(axis=(1, 2, 3))
+    return float(np.where(union > 0, inter / np.maximum(union, 1), 1.0).min()) if len(a) else 1.0
 
 
 def _official(spec: Any, model: Any, frames: list[np.ndarray], prompts: dict[int, list[Any]]) -> float:

@@ -73,6 +73,7 @@ class OnnxPartRunner:
             trt_opts = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache), "trt_fp16_enable": half}
             providers[0] = ("TensorrtExecutionProvider", trt_opts)
         opts = session_options(threads)
+        opts.log_severity_level = 3  # errors only: ORT warns about a benign shape merge in the Hiera graph
         self.sessions: dict[str, Any] = {}
         self.outputs: dict[str, list[str]] = {}
         self.inputs: dict[str, set[str]] = {}
