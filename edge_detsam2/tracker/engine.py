@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.tracker.model import TrackerError
 from edge_detsam2.tracker.preprocess import MEAN, STD, resize_square
-from edge_detsam2.tracker.session import TrackedMasks, ellipse_masks
+from edge_detsam2.tracker.session import PromptQueue, TrackedMasks, ellipse_masks
 
 F32 = NDArray[np.float32]
 
@@ -82,7 +82,7 @@ class _Object:
     non_cond: dict[int, _Memory] = field(default_factory=dict)
 
 
-class PartsSession:
+class PartsSession(PromptQueue):
     """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
 
     def __init__(self, runner: PartRunner, *, max_cond_frames: int = 4) -> None:
@@ -108,47 +108,8 @@ class PartsSession:
         self.video_size: tuple[int, int] | None = None
         self.stage_ms: dict[str, float] = defaultdict(float)
 
-    # -- public API (StreamingSession's) -----------------------------------------------
-    @property
-    def object_ids(self) -> tuple[int, ...]:
-        return tuple(self._objects)
-
-    def add_box(
-        self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "", *, as_mask: bool = False
-    ) -> None:
-        box = np.asarray(box_xyxy, dtype=np.float64).reshape(4)
-        if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
-            raise TrackerError(f"object {obj_id}: box {box.tolist()} must be finite [x1, y1, x2, y2] with x2>x1, y2>y1")
-        old = self._objects.get(obj_id)
-        self._prompts[obj_id] = (box, label or (old.label if old else str(obj_id)), as_mask)
-
-    def set_label(self, obj_id: int, label: str) -> None:
-        if obj_id in self._objects:
-            self._objects[obj_id].label = label
-        if obj_id in self._prompts:
-            box, _, as_mask = self._prompts[obj_id]
-            self._prompts[obj_id] = (box, label, as_mask)
-
-    def remove(self, obj_id: int) -> None:
-        self._objects.pop(obj_id, None)
-        self._prompts.pop(obj_id, None)
-
-    def state_size(self) -> dict[str, int]:
-        return {
-            "objects": len(self._objects),
-            "cond": sum(len(o.cond) for o in self._objects.values()),
-            "non_cond": sum(len(o.non_cond) for o in self._objects.values()),
-        }
-
     def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks:
-        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
-            raise TrackerError(f"frames must be HxWx3 uint8 RGB, got {frame_rgb.shape} {frame_rgb.dtype}")
-        size = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
-        if self.video_size is None:
-            self.video_size = size
-        elif size != self.video_size:
-            raise TrackerError(f"frame size changed from {self.video_size} to {size}; start a new session")
-        self.frame_idx += 1
+        size = self._next_frame(frame_rgb)
         t = self.frame_idx
         fpn0, fpn1, fpn2 = self._run("image_encoder", image=self._preprocess(frame_rgb))
         # (object, kind, low_res, high_res, obj_ptr, score): kind "box" masks are binarized for memory

@@ -137,31 +137,17 @@ class TrackingSession(Protocol):
     def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks: ...
 
 
-class StreamingSession:
-    """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
+class PromptQueue:
+    """Objects and the prompts queued for the next frame: what every streaming session shares.
 
-    def __init__(self, model: Any, *, max_cond_frames: int = 4, encoder: ImageEncoder | None = None) -> None:
+    Subclasses keep per-object records with ``label``, ``cond`` and ``non_cond`` in ``_objects``.
+    """
 
-        from edge_detsam2.tracker.encoders import TorchEncoder
+    _objects: dict[int, Any]
+    _prompts: dict[int, tuple[NDArray[np.float64], str, bool]]
+    frame_idx: int
+    video_size: tuple[int, int] | None
 
-        if max_cond_frames < 1:
-            raise TrackerError("max_cond_frames must be >= 1")
-        self.model = model
-        self.device = next(model.parameters()).device
-        # the image encoder: torch by default, or an exported ONNX Runtime / TensorRT artifact
-        self.encoder: ImageEncoder = encoder or TorchEncoder(model)
-        self.image_size = int(model.image_size)
-        self.max_cond_frames = max_cond_frames
-        # track_step reads at most this many past non-conditioning frames (memories and pointers).
-        self.keep_non_cond = max(int(model.num_maskmem), int(model.max_obj_ptrs_in_encoder))
-        model.max_cond_frames_in_attn = max_cond_frames
-        self._objects: dict[int, _Object] = {}
-        self._prompts: dict[int, tuple[NDArray[np.float64], str, bool]] = {}
-        self._maskmem_pos_enc: list[Any] | None = None
-        self.frame_idx = -1
-        self.video_size: tuple[int, int] | None = None
-
-    # -- public API ------------------------------------------------------------------
     @property
     def object_ids(self) -> tuple[int, ...]:
         return tuple(self._objects)
@@ -193,10 +179,16 @@ class StreamingSession:
         self._objects.pop(obj_id, None)
         self._prompts.pop(obj_id, None)
 
-    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks:
-        """Track all objects on the next frame (H, W, 3 RGB uint8)."""
-        import torch
+    def state_size(self) -> dict[str, int]:
+        """How many stored frame outputs the session holds (for memory-bound checks)."""
+        return {
+            "objects": len(self._objects),
+            "cond": sum(len(o.cond) for o in self._objects.values()),
+            "non_cond": sum(len(o.non_cond) for o in self._objects.values()),
+        }
 
+    def _next_frame(self, frame_rgb: NDArray[np.uint8]) -> tuple[int, int]:
+        """Check the frame, fix the stream's size on the first one, advance ``frame_idx``; the frame's size."""
         if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
             raise TrackerError(f"frames must be HxWx3 uint8 RGB, got {frame_rgb.shape} {frame_rgb.dtype}")
         size = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
@@ -205,6 +197,38 @@ class StreamingSession:
         elif size != self.video_size:
             raise TrackerError(f"frame size changed from {self.video_size} to {size}; start a new session")
         self.frame_idx += 1
+        return size
+
+
+class StreamingSession(PromptQueue):
+    """Feed frames with ``step``; prompt objects with ``add_box`` before the frame they refer to."""
+
+    def __init__(self, model: Any, *, max_cond_frames: int = 4, encoder: ImageEncoder | None = None) -> None:
+
+        from edge_detsam2.tracker.encoders import TorchEncoder
+
+        if max_cond_frames < 1:
+            raise TrackerError("max_cond_frames must be >= 1")
+        self.model = model
+        self.device = next(model.parameters()).device
+        # the image encoder: torch by default, or an exported ONNX Runtime / TensorRT artifact
+        self.encoder: ImageEncoder = encoder or TorchEncoder(model)
+        self.image_size = int(model.image_size)
+        self.max_cond_frames = max_cond_frames
+        # track_step reads at most this many past non-conditioning frames (memories and pointers).
+        self.keep_non_cond = max(int(model.num_maskmem), int(model.max_obj_ptrs_in_encoder))
+        model.max_cond_frames_in_attn = max_cond_frames
+        self._objects: dict[int, _Object] = {}
+        self._prompts: dict[int, tuple[NDArray[np.float64], str, bool]] = {}
+        self._maskmem_pos_enc: list[Any] | None = None
+        self.frame_idx = -1
+        self.video_size: tuple[int, int] | None = None
+
+    def step(self, frame_rgb: NDArray[np.uint8]) -> TrackedMasks:
+        """Track all objects on the next frame (H, W, 3 RGB uint8)."""
+        import torch
+
+        size = self._next_frame(frame_rgb)
         t = self.frame_idx
         with torch.inference_mode():
             backbone_out = self.encoder(self._preprocess(frame_rgb))
@@ -281,14 +305,6 @@ class StreamingSession:
                 device=str(self.device),
             )
         )
-
-    def state_size(self) -> dict[str, int]:
-        """How many stored frame outputs the session holds (for memory-bound checks)."""
-        return {
-            "objects": len(self._objects),
-            "cond": sum(len(o.cond) for o in self._objects.values()),
-            "non_cond": sum(len(o.non_cond) for o in self._objects.values()),
-        }
 
     # -- internals ---------------------------------------------------------------------
     def _preprocess(self, frame_rgb: NDArray[np.uint8]) -> Any:
