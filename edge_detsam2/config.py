@@ -176,6 +176,20 @@ class TlsSection(_Model):
     insecure: bool = Field(False, description="Skip host-name verification (testing only).")
 
 
+class HomeAssistantSection(_Model):
+    """Home Assistant MQTT discovery: one device per table, built only from the public topics."""
+
+    discovery: bool = Field(
+        False,
+        description="Publish retained discovery configs on every connect; turning it off (or 'edge-detsam2 "
+        "discovery --clear') removes them.",
+    )
+    prefix: str = Field(
+        "homeassistant", min_length=1, pattern=r"^[^#+]+$", description="Home Assistant's discovery prefix."
+    )
+    device_name: str | None = Field(None, description="Device name shown in Home Assistant; null: 'Pool table <id>'.")
+
+
 class MqttSection(_Model):
     """The MQTT broker the scoreboard listens to (topics in INTERFACES.md)."""
 
@@ -198,6 +212,9 @@ class MqttSection(_Model):
     reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay after the broker is lost (s).")
     reconnect_max_s: float = Field(
         4.0, gt=0, description="Longest reconnect delay (s): events flow within about this long of the broker's return."
+    )
+    homeassistant: HomeAssistantSection = Field(
+        default_factory=HomeAssistantSection, description="Home Assistant MQTT discovery (opt-in)."
     )
 
 
@@ -242,6 +259,20 @@ class ExportSection(_Model):
     workspace_gb: float = Field(4.0, gt=0, description="TensorRT builder workspace (GiB).")
 
 
+class ScoreboardSection(_Model):
+    """'edge-detsam2 scoreboard': the reference web scoreboard (a client of the public MQTT topics)."""
+
+    bind: str = Field(
+        "127.0.0.1:8080",
+        pattern=r"^[^:\s]+:\d{1,5}$",
+        description="host:port to serve on; localhost by default (README: exposing it safely).",
+    )
+    history: int = Field(500, ge=10, le=100_000, description="Events per table kept for pages opened later.")
+    client_id: str | None = Field(
+        None, description="MQTT client id (persistent session); null: edge-detsam2-scoreboard-<host>-<port>."
+    )
+
+
 class AppConfig(_Model):
     """Top-level configuration."""
 
@@ -254,6 +285,7 @@ class AppConfig(_Model):
     outputs: OutputsSection = Field(default_factory=OutputsSection, description="Local outputs.")
     daemon: DaemonSection = Field(default_factory=DaemonSection, description="Service behaviour.")
     export: ExportSection = Field(default_factory=ExportSection, description="Exported artifacts.")
+    scoreboard: ScoreboardSection = Field(default_factory=ScoreboardSection, description="Web scoreboard.")
 
 
 def _substitute_env(value: Any, path: KeyPath, errors: list[str]) -> Any:

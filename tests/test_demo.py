@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,33 @@ def test_bundled_models_are_the_defaults_and_load() -> None:
 
 
 def test_demo_runs_the_whole_appliance(tmp_path: Path) -> None:
+    """The demo with --scoreboard: the web scoreboard on the demo's broker shows what was published."""
+    from edge_detsam2.daemon.broker import free_port
+
     out = tmp_path / "demo"
+    bind = f"127.0.0.1:{free_port()}"
     cmd = [sys.executable, "-m", "edge_detsam2", "demo", "--out", str(out), "--max-frames", "45", "--quiet"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "[5/5] scorecard" in done.stdout and "availability offline -> online -> stopped" in done.stdout
+    proc = subprocess.Popen(
+        [*cmd, "--scoreboard", "--scoreboard-bind", bind], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the demo keeps serving the scoreboard after its run, until a signal
+        lines.append(line)
+        if line.startswith("scoreboard still serving"):
+            break
+    stdout = "".join(lines)
+    assert f"web scoreboard: open http://{bind}/" in stdout, stdout
+    with urllib.request.urlopen(f"http://{bind}/api/snapshot", timeout=10) as r:
+        snapshot = json.load(r)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stdout + rest
+    assert "[5/5] scorecard" in stdout and "availability offline -> online -> stopped" in stdout
+    published = [json.loads(line)["id"] for line in (out / "events.jsonl").read_text().splitlines()]
+    table = snapshot["tables"]["demo-table"]
+    assert [e["id"] for e in table["events"]] == published and table["available"] == "stopped"
+    assert snapshot["default_table"] == "demo-table" and table["state"]["table"]["length_m"] > 1.5
     tracks = (out / "tracks.jsonl").read_text().splitlines()
     assert len(tracks) == 45
     assert sum(len(json.loads(t)["objects"]) for t in tracks) > 0  # the bundled models found balls
@@ -52,7 +76,7 @@ def test_built_in_defaults_are_the_shipped_config() -> None:
 
     shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
     built_in = AppConfig()
-    for section in ("perception", "events", "source", "mqtt", "outputs", "daemon", "export"):
+    for section in ("perception", "events", "source", "mqtt", "outputs", "daemon", "export", "scoreboard"):
         assert getattr(shipped, section).model_dump() == getattr(built_in, section).model_dump(), section
 
 

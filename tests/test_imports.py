@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("edge_detsam2.config",)),
     ("sources and perception", ("edge_detsam2.sources", "edge_detsam2.perception")),
     ("pipeline", ("edge_detsam2.pipeline",)),
-    ("daemon", ("edge_detsam2.daemon",)),
+    ("daemon and scoreboard", ("edge_detsam2.daemon", "edge_detsam2.scoreboard")),
     (
         "tools",
         ("edge_detsam2.sim", "edge_detsam2.evaluation", "edge_detsam2.training", "edge_detsam2.export"),

@@ -26,11 +26,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from edge_detsam2.cli import bench as bench_cmd
-    from edge_detsam2.cli import check_config, demo
+    from edge_detsam2.cli import check_config, demo, discovery
     from edge_detsam2.cli import eval as eval_cmd
     from edge_detsam2.cli import events as events_cmd
     from edge_detsam2.cli import export as export_cmd
     from edge_detsam2.cli import run as run_cmd
+    from edge_detsam2.cli import scoreboard as scoreboard_cmd
     from edge_detsam2.cli import simulate as simulate_cmd
     from edge_detsam2.cli import train as train_cmd
     from edge_detsam2.cli import tune as tune_cmd
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    scoreboard_cmd.add_parser(sub)
+    discovery.add_parser(sub)
     return parser
 
 

@@ -3,6 +3,8 @@
 1. Renders a short simulated clip (pooltool physics) unless ``--clip`` names one.
 2. Starts a private MQTT broker (mosquitto on a free local port) unless ``--broker`` names one.
 3. Subscribes to the table's topics and prints events as the scoreboard would receive them.
+   It prints the command that opens the web scoreboard beside it; ``--scoreboard`` starts
+   that scoreboard itself on the private broker and keeps serving after the run until Ctrl-C.
 4. Runs the daemon pipeline (file source → bundled YOLO detector → bundled SAM2 tracker →
    events → outbox → MQTT, plus events JSONL, tracks JSONL and an annotated video).
 5. Prints a scorecard of the published events against the clip's ground truth.
@@ -41,6 +43,14 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker (default: start mosquitto)")
     p.add_argument("--config", type=Path, default=None, help="base config (default: configs/default.yaml values)")
     p.add_argument("--quiet", action="store_true", help="do not print each event as it arrives")
+    p.add_argument(
+        "--scoreboard",
+        action="store_true",
+        help="also serve the web scoreboard on the demo's broker; it keeps serving after the run until Ctrl-C",
+    )
+    p.add_argument(
+        "--scoreboard-bind", default="127.0.0.1:8080", help="host:port of --scoreboard (default %(default)s)"
+    )
     p.set_defaults(func=run)
 
 
@@ -94,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from edge_detsam2.config import AppConfig, load_config
     from edge_detsam2.daemon.broker import LocalBroker
     from edge_detsam2.daemon.daemon import Daemon
-    from edge_detsam2.evaluation.matching import score_events
-    from edge_detsam2.events.types import Event, read_events_jsonl
 
     t_start = time.monotonic()
     out: Path = args.out
@@ -135,9 +143,10 @@ def run(args: argparse.Namespace) -> int:
         broker.start()
         host, port = "127.0.0.1", broker.port
         print(f"[2/5] started a private MQTT broker (mosquitto) on {host}:{port}")
+    server = None
     try:
         sub = _Subscriber(host, port, cfg.mqtt.prefix, args.quiet)
-        print(f"[3/5] scoreboard subscribed to {cfg.mqtt.prefix}/{TABLE}/#")
+        print(f"[3/5] a subscriber listens on {cfg.mqtt.prefix}/{TABLE}/# and prints what a scoreboard receives")
         demo_cfg = cfg.model_copy(
             update={
                 "table": cfg.table.model_copy(update={"id": TABLE, "calibration": table.resolve()}),
@@ -153,6 +162,18 @@ def run(args: argparse.Namespace) -> int:
                 "daemon": cfg.daemon.model_copy(update={"state_dir": workdir / "state"}),
             }
         )
+        if args.scoreboard:
+            from edge_detsam2.scoreboard.server import ScoreboardServer
+
+            server = ScoreboardServer(demo_cfg, bind=args.scoreboard_bind)
+            server.start()
+            print(f"      web scoreboard: open {server.url} in a browser", flush=True)
+        else:
+            print(
+                f"      to watch it in a browser, run beside it: edge-detsam2 scoreboard --broker {host}:{port} "
+                "(or run the demo with --scoreboard)",
+                flush=True,
+            )
         (out / "events.jsonl").unlink(missing_ok=True)
         p = demo_cfg.perception
         print(
@@ -164,36 +185,61 @@ def run(args: argparse.Namespace) -> int:
         run_s = time.monotonic() - t0
         time.sleep(0.5)
         sub.close()
+        _scorecard(args, out, sub, truth_path, daemon)
+        frames = daemon.frames
+        print(
+            f"demo: {frames} frames in {run_s:.1f} s ({frames / max(run_s, 1e-9):.1f} frames/s), "
+            f"total {time.monotonic() - t_start:.1f} s; outputs in {out}/ (annotated.mp4, events.jsonl, tracks.jsonl)",
+            flush=True,
+        )
+        if server is not None:
+            print(f"scoreboard still serving at {server.url}; Ctrl-C stops it", flush=True)
+            _wait_for_signal()
     finally:
+        if server is not None:
+            server.stop()
         if broker is not None:
             broker.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+    return rc
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (both end the demo cleanly: the broker is stopped)."""
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _scorecard(args: argparse.Namespace, out: Path, sub: _Subscriber, truth_path: Path, daemon: Any) -> None:
+    from edge_detsam2.evaluation.matching import score_events
+    from edge_detsam2.events.types import Event, read_events_jsonl
+
     print(f"[5/5] scorecard: {len(sub.events)} events received over MQTT; availability {' -> '.join(sub.available)}")
     predicted = [Event.from_dict(e) for e in sub.events]
-    if truth_path.is_file():
-        truth = read_events_jsonl(str(truth_path))
-        if args.max_frames is not None:
-            fps = daemon.source.fps if daemon.source else 30.0
-            truth = [e for e in truth if e.t_s <= args.max_frames / fps - 0.3]
-        score = score_events(predicted, truth)
-        print(f"  {'type':<10}{'truth':>6}{'pred':>6}{'P':>7}{'R':>7}{'F1':>7}")
-        seen = []
-        for etype, ts in score.by_type.items():
-            n_truth, n_pred = ts.tp + ts.fn, ts.tp + ts.fp
-            if n_truth == n_pred == 0:
-                print(f"  {etype.value:<10}{0:>6}{0:>6}{'-':>7}{'-':>7}{'-':>7}")
-                continue
-            seen.append(ts.f1)
-            print(f"  {etype.value:<10}{n_truth:>6}{n_pred:>6}{ts.precision:7.2f}{ts.recall:7.2f}{ts.f1:7.2f}")
-        if seen:
-            print(f"  macro-F1 over the {len(seen)} types present: {sum(seen) / len(seen):.3f}")
-        (out / "scorecard.json").write_text(json.dumps(score.to_dict(), indent=1) + "\n")
-    frames = daemon.frames
-    print(
-        f"demo: {frames} frames in {run_s:.1f} s ({frames / max(run_s, 1e-9):.1f} frames/s), "
-        f"total {time.monotonic() - t_start:.1f} s; outputs in {out}/ (annotated.mp4, events.jsonl, tracks.jsonl)"
-    )
-    return rc
+    if not truth_path.is_file():
+        return
+    truth = read_events_jsonl(str(truth_path))
+    if args.max_frames is not None:
+        fps = daemon.source.fps if daemon.source else 30.0
+        truth = [e for e in truth if e.t_s <= args.max_frames / fps - 0.3]
+    score = score_events(predicted, truth)
+    print(f"  {'type':<10}{'truth':>6}{'pred':>6}{'P':>7}{'R':>7}{'F1':>7}")
+    seen = []
+    for etype, ts in score.by_type.items():
+        n_truth, n_pred = ts.tp + ts.fn, ts.tp + ts.fp
+        if n_truth == n_pred == 0:
+            print(f"  {etype.value:<10}{0:>6}{0:>6}{'-':>7}{'-':>7}{'-':>7}")
+            continue
+        seen.append(ts.f1)
+        print(f"  {etype.value:<10}{n_truth:>6}{n_pred:>6}{ts.precision:7.2f}{ts.recall:7.2f}{ts.f1:7.2f}")
+    if seen:
+        print(f"  macro-F1 over the {len(seen)} types present: {sum(seen) / len(seen):.3f}")
+    (out / "scorecard.json").write_text(json.dumps(score.to_dict(), indent=1) + "\n")
 
 
 def _trim(src: Path, dst: Path, n: int) -> Path:

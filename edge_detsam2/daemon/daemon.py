@@ -13,6 +13,7 @@ and restarts lose nothing, and ``seq`` continues across restarts.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -26,12 +27,13 @@ import numpy as np
 
 from edge_detsam2 import __version__
 from edge_detsam2.config import AppConfig
+from edge_detsam2.daemon import discovery
 from edge_detsam2.daemon.mqtt import MqttPublisher
 from edge_detsam2.daemon.notify import Notifier
 from edge_detsam2.daemon.outbox import Outbox, OutboxError
 from edge_detsam2.daemon.sinks import ThreadSink, events_jsonl_sink, tracks_jsonl_sink, video_sink
 from edge_detsam2.errors import ConfigError, EdgeDetSam2Error
-from edge_detsam2.events.types import Event
+from edge_detsam2.events.types import Event, EventType
 from edge_detsam2.perception import Perception
 from edge_detsam2.pipeline import Pipeline, build_pipeline
 from edge_detsam2.sources import FrameSource, open_source, redact
@@ -103,12 +105,15 @@ class Daemon:
         self._latency: deque[float] = deque(maxlen=1000)
         self._capture_walls: deque[tuple[int, float]] = deque(maxlen=4096)
         self._last_tracks: TrackFrame | None = None
+        self.shots = 0  # shot events since start (state 'shots')
+        self._potted_this_shot: list[str] = []  # balls potted since the last shot event
         self.source: FrameSource | None = None
         self.pipeline: Pipeline | None = None
         self.mqtt: MqttPublisher | None = None
         self.sinks: list[ThreadSink] = []
         self._events_sink: ThreadSink | None = None
         self._tracks_sink: ThreadSink | None = None
+        self._discovery_clear: threading.Thread | None = None
 
     # -- control ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -176,6 +181,25 @@ class Daemon:
             "balls": balls,
             "shot_in_progress": eng.shot_in_progress if eng else False,
             "last_seq": eng.seq if eng else 0,
+            "shots": self.shots,
+            "potted_this_shot": list(self._potted_this_shot),
+            "table": self._table_shape(),
+        }
+
+    def _table_shape(self) -> dict[str, Any] | None:
+        """The playing surface in metres, so a scoreboard can draw it from ``state`` alone."""
+        eng = self.pipeline.engine if self.pipeline is not None else None
+        if eng is None:
+            return None
+        t = eng.table
+        return {
+            "length_m": t.length_m,
+            "width_m": t.width_m,
+            "ball_radius_m": t.ball_radius_m,
+            "pockets": [
+                {"id": p.id, "position_m": [round(float(v), 4) for v in p.centre_m], "radius_m": p.radius_m}
+                for p in t.pockets
+            ],
         }
 
     def _on_published(self, latency_s: float) -> None:
@@ -210,7 +234,13 @@ class Daemon:
         cfg = self.cfg
         if cfg.mqtt.enabled:
             mqtt = MqttPublisher(
-                cfg.mqtt, cfg.table.id, outbox, stats=self.stats, state=self.state, on_published=self._on_published
+                cfg.mqtt,
+                cfg.table.id,
+                outbox,
+                stats=self.stats,
+                state=self.state,
+                on_published=self._on_published,
+                discovery=self._discovery(),
             )
             mqtt.start()  # 'available' is 'offline' until set_ready; a refused login raises (closed)
             self.mqtt = mqtt
@@ -235,6 +265,24 @@ class Daemon:
                 self.mqtt.publish_camera(True)
             self.mqtt.set_ready()
         return source, pipeline, video
+
+    def _discovery(self) -> dict[str, str]:
+        """Home Assistant discovery configs to publish on connect; with discovery off, clear old ones."""
+        cfg = self.cfg
+        if not cfg.mqtt.homeassistant.discovery:
+            if discovery.recorded_topics(state_dir(cfg), cfg.table.id):  # it was on in an earlier run
+                self._discovery_clear = threading.Thread(
+                    target=discovery.clear_recorded,
+                    args=(cfg.mqtt, cfg.table.id, state_dir(cfg)),
+                    name="ha-discovery-clear",
+                    daemon=True,
+                )
+                self._discovery_clear.start()  # in the background: a broker that is down must not delay start
+            return {}
+        configs = discovery.discovery_configs(cfg.mqtt, cfg.table.id)
+        discovery.record_topics(state_dir(cfg), cfg.table.id, sorted(configs))
+        logger.info("Home Assistant discovery: %d entities under %s/", len(configs), cfg.mqtt.homeassistant.prefix)
+        return {topic: json.dumps(config) for topic, config in configs.items()}
 
     def _run(self, outbox: Outbox) -> int:
         cfg = self.cfg
@@ -262,6 +310,8 @@ class Daemon:
                 else:
                     logger.error("while stopping after an error: %s", exc)
         undelivered = self._close_outputs(clean=error is None)
+        if self._discovery_clear is not None:
+            self._discovery_clear.join(timeout=15)  # a short file run still removes the old configs
         cur, peak = rss_mb()
         logger.info(
             "stopped after %d frames, %d events; RSS %.0f MiB (peak %.0f MiB)",
@@ -350,6 +400,11 @@ class Daemon:
             if self._events_sink is not None:
                 self._events_sink.offer(ev)
             self.events_count += 1
+            if ev.type == EventType.SHOT:
+                self.shots += 1
+                self._potted_this_shot = []
+            elif ev.type == EventType.POT:
+                self._potted_this_shot = [*self._potted_this_shot, *ev.balls]
             logger.info("event %d %s %s t=%.3f", ev.seq, ev.type, " ".join(ev.balls), ev.t_s)
         if events and self.mqtt is not None:
             self.mqtt.wake()

@@ -9,6 +9,8 @@
   again, so a subscriber may see an event twice and de-duplicates by ``id``.
 - ``status/camera`` and ``state``: retained, re-published on every connect; ``stats``:
   retained, QoS 0, every ``stats_interval_s``.
+- Home Assistant discovery configs (``mqtt.homeassistant.discovery``, ``discovery.py``):
+  retained, re-published on every connect before ``available``.
 
 Paho's network loop reconnects with back-off (``reconnect_min_s`` .. ``reconnect_max_s``);
 nothing here blocks the inference thread. A login refused at start is a configuration error;
@@ -75,11 +77,13 @@ class MqttPublisher:
         stats: Callable[[], dict[str, Any]],
         state: Callable[[], dict[str, Any]],
         on_published: Callable[[float], None] | None = None,
+        discovery: dict[str, str] | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
 
         self.cfg, self.outbox = cfg, outbox
         self._stats, self._state, self._on_published = stats, state, on_published
+        self._discovery = discovery or {}  # Home Assistant discovery topic -> config JSON
         base = f"{cfg.prefix}/{table_id}"
         self.topic_available = f"{base}/available"
         self.topic_events = f"{base}/events"
@@ -215,6 +219,8 @@ class MqttPublisher:
             self._generation += 1
             self._sent_up_to = 0  # publish every undelivered event again on this connection
         logger.info("MQTT connected to %s:%d", self.cfg.host, self.cfg.port)
+        for topic, config in self._discovery.items():  # before 'available', as Home Assistant expects
+            client.publish(topic, config, qos=1, retain=True)
         with self._available_lock:
             client.publish(self.topic_available, "online" if self.ready else "offline", qos=1, retain=True)
         if self.camera_online is not None:

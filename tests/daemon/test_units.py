@@ -130,3 +130,25 @@ def test_the_daemon_runs_under_the_units_syscall_filter_and_protect_proc(tmp_pat
     frames = read_jsonl(tracks)
     assert [f["frame"] for f in frames] == list(range(6))
     assert any(f["objects"] for f in frames)  # the bundled detector prompted SAM2 and it tracked
+
+
+def test_scoreboard_unit_verifies_and_is_closed_down(tmp_path: Path) -> None:
+    name = "edge-detsam2-scoreboard.service"
+    svc = parse(name)["Service"]
+    assert svc["ExecStart"] == INSTALLED_BIN + " scoreboard --config ${CONFIGURATION_DIRECTORY}/config.yaml"
+    assert svc["IPAddressDeny"] == "any" and svc["PrivateDevices"] == "yes" and svc["CapabilityBoundingSet"] == ""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (.ci/install installs systemd)")
+    exe = Path(sys.executable).with_name("edge-detsam2")
+    target = tmp_path / name
+    target.write_text((UNITS / name).read_text().replace(INSTALLED_BIN, str(exe)))
+    done = subprocess.run(["systemd-analyze", "verify", str(target)], capture_output=True, text=True)
+    complaints = [ln for ln in (done.stdout + done.stderr).splitlines() if target.name in ln]
+    assert done.returncode == 0 and not complaints, done.stdout + done.stderr
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(UNITS / name)],
+        capture_output=True,
+        text=True,
+    )
+    last = [ln for ln in done.stdout.splitlines() if "Overall exposure level" in ln]
+    assert last and float(last[0].split(":")[1].split()[0]) <= 2.0, done.stdout
