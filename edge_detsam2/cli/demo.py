@@ -102,10 +102,11 @@ class _Subscriber:
 
 def run(args: argparse.Namespace) -> int:
     from edge_detsam2.config import AppConfig, load_config
-    from edge_detsam2.daemon.broker import LocalBroker
+    from edge_detsam2.daemon.broker import LocalBroker, host_port
     from edge_detsam2.daemon.daemon import Daemon
 
     t_start = time.monotonic()
+    given = host_port(args.broker, "--broker", "127.0.0.1:1883") if args.broker else None  # before any work
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.clip is None:
@@ -132,11 +133,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config) if args.config else AppConfig()  # built-in defaults == configs/default.yaml
     workdir = Path(tempfile.mkdtemp(prefix="edge-detsam2-demo-"))
     broker = None
-    if args.broker:
-        host, _, port_s = args.broker.rpartition(":")
-        if not host or not port_s.isdigit():
-            raise UsageError("--broker must be host:port")
-        port = int(port_s)
+    if given is not None:
+        host, port = given
         print(f"[2/5] using the MQTT broker at {host}:{port}")
     else:
         broker = LocalBroker(workdir / "broker", persistence=False)

@@ -25,15 +25,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run)
 
 
-def parse_broker(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--broker {value!r}: expected host:port, e.g. 127.0.0.1:1883")
-    return host, int(port)
-
-
 def run(args: argparse.Namespace) -> int:
     from edge_detsam2.config import AppConfig, load_config
+    from edge_detsam2.daemon.broker import host_port
 
     try:
         import aiohttp  # noqa: F401
@@ -43,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config) if args.config else AppConfig()
     if args.broker is not None:
-        host, port = parse_broker(args.broker)
+        host, port = host_port(args.broker, "--broker", "127.0.0.1:1883")
         cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"host": host, "port": port})})
     server = ScoreboardServer(cfg, bind=args.bind)
     print(f"scoreboard: {server.url} (broker {cfg.mqtt.host}:{cfg.mqtt.port}, prefix {cfg.mqtt.prefix}); Ctrl-C stops")

@@ -23,6 +23,14 @@ def mosquitto_path() -> str | None:
     return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
+def host_port(value: str, flag: str, example: str) -> tuple[str, int]:
+    """``host:port`` of a flag (``--broker``, ``--bind``), or a UsageError naming it."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{flag} {value!r}: expected host:port, e.g. {example}")
+    return host.strip("[]"), int(port)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

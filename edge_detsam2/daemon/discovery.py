@@ -208,7 +208,7 @@ def publish_once(mqtt: MqttSection, table_id: str, payloads: dict[str, str], tim
     """Publish retained ``payloads`` (topic -> text; ``""`` removes) with QoS 1 and wait for every PUBACK."""
     import paho.mqtt.client as paho
 
-    from edge_detsam2.daemon.mqtt import read_password
+    from edge_detsam2.daemon.mqtt import configure_client
 
     where = f"{mqtt.host}:{mqtt.port}"
     connected = threading.Event()
@@ -218,15 +218,7 @@ def publish_once(mqtt: MqttSection, table_id: str, payloads: dict[str, str], tim
         client_id=f"{mqtt.client_id or 'edge-detsam2-' + table_id}-discovery",
         protocol=paho.MQTTv311,
     )
-    if mqtt.username is not None:
-        client.username_pw_set(mqtt.username, read_password(mqtt))
-    if mqtt.tls.enabled:
-        client.tls_set(
-            ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
-            certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
-            keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
-        )
-        client.tls_insecure_set(mqtt.tls.insecure)
+    configure_client(client, mqtt)
 
     def on_connect(cl: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:

@@ -65,6 +65,19 @@ def read_password(cfg: MqttSection) -> str | None:
     return cfg.password.get_secret_value() if cfg.password is not None else None
 
 
+def configure_client(client: Any, cfg: MqttSection) -> None:
+    """Credentials and TLS of ``mqtt.*`` on a paho client (the daemon's, the scoreboard's, discovery's)."""
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, read_password(cfg))
+    if cfg.tls.enabled:
+        client.tls_set(
+            ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+        )
+        client.tls_insecure_set(cfg.tls.insecure)
+
+
 class MqttPublisher:
     """Owns the paho client and a publisher thread that drains the outbox."""
 
@@ -115,16 +128,7 @@ class MqttPublisher:
             clean_session=True,
         )
         client.will_set(self.topic_available, "offline", qos=1, retain=True)
-        password = read_password(cfg)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, password)
-        if cfg.tls.enabled:
-            client.tls_set(
-                ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
+        configure_client(client, cfg)
         client.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.max_inflight_messages_set(100)
         client.suppress_exceptions = True  # second line of defence behind _guarded

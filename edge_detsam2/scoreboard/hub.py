@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_detsam2.config import MqttSection
+from edge_detsam2.daemon.mqtt import configure_client
 from edge_detsam2.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -115,17 +116,7 @@ class ScoreboardHub:
             protocol=paho.MQTTv311,
             clean_session=False,  # the broker queues QoS 1 events while the scoreboard restarts
         )
-        if mqtt.username is not None:
-            from edge_detsam2.daemon.mqtt import read_password
-
-            client.username_pw_set(mqtt.username, read_password(mqtt))
-        if mqtt.tls.enabled:
-            client.tls_set(
-                ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
-                certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
-                keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
-            )
-            client.tls_insecure_set(mqtt.tls.insecure)
+        configure_client(client, mqtt)
         client.reconnect_delay_set(min_delay=mqtt.reconnect_min_s, max_delay=mqtt.reconnect_max_s)  # type: ignore[arg-type]
         client.suppress_exceptions = True
         client.on_connect = self._on_connect

@@ -27,7 +27,8 @@ from importlib import resources
 from typing import Any
 
 from edge_detsam2.config import AppConfig
-from edge_detsam2.errors import ConfigError, UsageError
+from edge_detsam2.daemon.broker import host_port
+from edge_detsam2.errors import EdgeDetSam2Error, UsageError
 from edge_detsam2.scoreboard.hub import ScoreboardHub, Update
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ STATIC = ("index.html", "scoreboard.js", "scoreboard.css")
 _TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
 QUEUE = 2000  # updates buffered per page before it is dropped (it reconnects with a snapshot)
 KEEPALIVE_S = 15.0
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--bind {bind!r}: expected host:port, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
 
 
 def _static(name: str) -> bytes:
@@ -54,7 +48,7 @@ class ScoreboardServer:
 
     def __init__(self, cfg: AppConfig, *, bind: str | None = None) -> None:
         self.cfg = cfg
-        self.host, self.port = parse_bind(bind or cfg.scoreboard.bind)
+        self.host, self.port = host_port(bind or cfg.scoreboard.bind, "--bind", "127.0.0.1:8080")
         sb = cfg.scoreboard
         client_id = sb.client_id or f"edge-detsam2-scoreboard-{socket.gethostname()}-{self.port}"
         self.hub = ScoreboardHub(cfg.mqtt, history=sb.history, client_id=client_id)
@@ -213,7 +207,7 @@ class ScoreboardServer:
         if self._error is not None:
             raise self._error
         if not self._started.is_set():
-            raise ConfigError(f"scoreboard did not start within {timeout_s:.0f} s")
+            raise EdgeDetSam2Error(f"scoreboard did not start within {timeout_s:.0f} s")
 
     def stop(self) -> None:
         self.request_stop()
@@ -225,4 +219,4 @@ def _sse(update: Update) -> bytes:
     return b"data: " + json.dumps(update, separators=(",", ":")).encode() + b"\n\n"
 
 
-__all__ = ["ScoreboardServer", "parse_bind"]
+__all__ = ["ScoreboardServer"]
