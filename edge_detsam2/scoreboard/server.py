@@ -163,7 +163,8 @@ class ScoreboardServer:
                 raise UsageError(
                     f"--bind {self.host}:{self.port}: cannot listen ({exc.strerror}); choose another host:port"
                 ) from None
-            self.hub.start(wait_s=0.0)
+            # off the event loop: a refused login is a config error (exit 2), a broker that is down is retried
+            await asyncio.get_running_loop().run_in_executor(None, self.hub.start, 3.0)
             logger.info("scoreboard at %s (broker %s:%d)", self.url, self.cfg.mqtt.host, self.cfg.mqtt.port)
             self._started.set()
             await self._stop.wait()
