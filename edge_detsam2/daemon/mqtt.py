@@ -78,6 +78,17 @@ def configure_client(client: Any, cfg: MqttSection) -> None:
         client.tls_insecure_set(cfg.tls.insecure)
 
 
+def connect_in_background(client: Any, cfg: MqttSection) -> str:
+    """Start paho's network loop towards ``mqtt.host:port`` (it retries); returns ``host:port``."""
+    where = f"{cfg.host}:{cfg.port}"
+    try:
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"mqtt.host/mqtt.port {where}: {exc}") from None
+    client.loop_start()
+    return where
+
+
 class MqttPublisher:
     """Owns the paho client and a publisher thread that drains the outbox."""
 
@@ -144,12 +155,7 @@ class MqttPublisher:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background; wait up to connect_timeout_s for the first answer."""
-        where = f"{self.cfg.host}:{self.cfg.port}"
-        try:
-            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"mqtt.host/mqtt.port {where}: {exc}") from None
-        self.client.loop_start()
+        where = connect_in_background(self.client, self.cfg)
         self._thread.start()
         self._stats_thread.start()
         self._first_result.wait(self.cfg.connect_timeout_s)

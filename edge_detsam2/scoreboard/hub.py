@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_detsam2.config import MqttSection
-from edge_detsam2.daemon.mqtt import configure_client
+from edge_detsam2.daemon.mqtt import configure_client, connect_in_background
 from edge_detsam2.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -127,12 +127,7 @@ class ScoreboardHub:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, wait_s: float = 5.0) -> None:
         """Connect in the background; a broker that is down now is retried (the page says so)."""
-        where = f"{self.cfg.host}:{self.cfg.port}"
-        try:
-            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"mqtt.host/mqtt.port {where}: {exc}") from None
-        self.client.loop_start()
+        where = connect_in_background(self.client, self.cfg)
         self._first.wait(wait_s)
         if self._refused is not None:
             self.close()
