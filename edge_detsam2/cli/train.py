@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument("--resume", action="store_true", help="go on with the interrupted run in --workdir")
     d.set_defaults(func=run_detector)
     i = tsub.add_parser("identity", help="ball-identity classifier on 'simulate --crops' crops (ONNX out)")
-    i.add_argument("--crops", type=Path, required=True, help="directory written by 'simulate --crops'")
+    i.add_argument(
+        "--crops", type=Path, nargs="+", required=True, help="one or more directories written by 'simulate --crops'"
+    )
     i.add_argument("--out", type=Path, required=True, help="ONNX model to write (sidecar .json beside it)")
     i.add_argument("--epochs", type=int, default=30)
     i.add_argument("--batch", type=int, default=128)

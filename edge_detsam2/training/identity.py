@@ -28,12 +28,13 @@ logger = logging.getLogger(__name__)
 
 
 def load_crops(
-    root: Path, split: str, names: tuple[str, ...] = IDENTITY_NAMES
+    roots: Path | list[Path], split: str, names: tuple[str, ...] = IDENTITY_NAMES
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """All crops of ``root/split/<label>/*.png`` as (N, 32, 32, 3) RGB and class indices."""
+    """All crops of ``root/split/<label>/*.png`` of every root as (N, 32, 32, 3) RGB and class indices."""
+    roots = [roots] if isinstance(roots, Path) else roots
     images, labels = [], []
     for k, name in enumerate(names):
-        for p in sorted((root / split / name).glob("*.png")):
+        for p in [q for root in roots for q in sorted((root / split / name).glob("*.png"))]:
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if img is None:
                 raise ConfigError(f"--crops: {p} is not a readable image")
@@ -41,10 +42,9 @@ def load_crops(
                 img = cv2.resize(img, (CROP_PX, CROP_PX), interpolation=cv2.INTER_AREA)
             images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             labels.append(k)
-    if not images:
-        raise ConfigError(
-            f"--crops {root}: no crops in {root / split}; make them with: edge-detsam2 simulate --crops DIR"
-        )
+    empty = [str(root / split) for root in roots if not any((root / split).glob("*/*.png"))]
+    if empty:
+        raise ConfigError(f"--crops: no crops in {', '.join(empty)}; make them with: edge-detsam2 simulate --crops DIR")
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
@@ -102,7 +102,7 @@ def accuracy(net: Any, images: NDArray[np.uint8], labels: NDArray[np.int64], bat
 
 
 def train_identity(
-    crops: Path,
+    crops: Path | list[Path],
     out: Path,
     *,
     epochs: int = 30,
@@ -172,7 +172,7 @@ def train_identity(
         "crop_px": CROP_PX,
         "crop_scale": CROP_SCALE,
         "command": " ".join(["edge-detsam2", *sys.argv[1:]]) if sys.argv[0].endswith("edge-detsam2") else None,
-        "crops": str(crops),
+        "crops": [str(c) for c in crops] if isinstance(crops, list) else str(crops),
         "train_crops": len(x_train),
         "val_crops": len(x_val),
         "epochs": epochs,

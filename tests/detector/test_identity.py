@@ -86,6 +86,19 @@ def test_train_identity_writes_an_onnx_model_the_runtime_loads(ball_data: Path, 
     assert dets.identity is not None and dets.identity[1].sum() == 0 and dets.identity_names == IDENTITY_NAMES
 
 
+def test_train_identity_reads_crops_of_several_simulate_runs(ball_data: Path, tmp_path: Path) -> None:
+    from edge_detsam2.errors import ConfigError
+    from edge_detsam2.training.identity import load_crops
+
+    x1, y1 = load_crops(ball_data / "crops", "train")
+    x2, y2 = load_crops([ball_data / "crops", ball_data / "crops"], "train")
+    assert len(x2) == 2 * len(x1) and sorted(y2.tolist()) == sorted(y1.tolist() * 2)
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=f"no crops in {empty / 'train'}.*simulate --crops"):
+        load_crops([ball_data / "crops", empty], "train")
+
+
 def test_identity_model_errors_name_the_file_and_fix(tmp_path: Path) -> None:
     with pytest.raises(IdentityError, match="train identity"):
         IdentityClassifier(tmp_path / "none.onnx")
