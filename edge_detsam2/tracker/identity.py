@@ -5,8 +5,11 @@ detection renames a ball for good. Here every detection matched to a track adds 
 evidence (the identity classifier's probabilities, or its class score for a detector that
 names classes itself); the track's label is the leader of the vote, and it changes only
 when another label leads by more than ``switch_margin`` (one confident detection is worth
-at most 1). With ``unique`` (a ball set has one ball of each identity) tracks are assigned
-labels jointly so two live tracks do not carry the same name.
+at most 1). Old votes fade (``decay`` per new observation of the track): when SAM2 lets a
+mask slip onto another ball, the detections of that ball rename the track after a few
+observations instead of never, while one or two wrong detections still cannot. With
+``unique`` (a ball set has one ball of each identity) tracks are assigned labels jointly so
+two live tracks do not carry the same name.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ logger = logging.getLogger(__name__)
 class IdentityVotes:
     """Per-track vote tallies and current labels; ``changes`` counts renames of live tracks."""
 
-    def __init__(self, *, switch_margin: float = 1.5, unique: bool = True) -> None:
-        self.switch_margin, self.unique = switch_margin, unique
+    def __init__(self, *, switch_margin: float = 1.5, unique: bool = True, decay: float = 1.0) -> None:
+        self.switch_margin, self.unique, self.decay = switch_margin, unique, decay
         self._votes: dict[int, dict[str, float]] = {}
         self.labels: dict[int, str] = {}
         self.changes = 0
@@ -31,6 +34,9 @@ class IdentityVotes:
     def observe(self, obj_id: int, evidence: dict[str, float]) -> None:
         """Add one detection's evidence (label -> weight in [0, 1]) to track ``obj_id``."""
         tally = self._votes.setdefault(obj_id, defaultdict(float))
+        if self.decay < 1.0:
+            for label in tally:
+                tally[label] *= self.decay
         for label, w in evidence.items():
             tally[label] += float(w)
         if obj_id not in self.labels and tally:

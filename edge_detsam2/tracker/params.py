@@ -70,6 +70,14 @@ class TrackerParams(BaseModel):
     identity_switch_margin: float = Field(
         1.5, ge=0.0, description="A track is renamed only when another identity leads its vote by this much."
     )
+    identity_decay: float = Field(
+        0.85,
+        gt=0.0,
+        le=1.0,
+        description="Each detection matched to a track first scales the track's earlier votes by this (1: never "
+        "forget). Below 1 a track whose mask slipped onto another ball is renamed after a few detections of "
+        "that ball; one wrong detection still never renames.",
+    )
     unique_identities: bool = Field(
         True, description="Each identity names at most one live track (a ball set has one ball of each number)."
     )

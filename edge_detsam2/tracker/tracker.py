@@ -56,7 +56,11 @@ class Tracker:
         self._static = Detections.empty()
         self._frame = -1  # frames processed (the detection schedule counts these)
         self.duplicates_dropped = 0
-        self.votes = IdentityVotes(switch_margin=params.identity_switch_margin, unique=params.unique_identities)
+        self.votes = IdentityVotes(
+            switch_margin=params.identity_switch_margin,
+            unique=params.unique_identities,
+            decay=params.identity_decay,
+        )
 
     @property
     def label_changes(self) -> int:

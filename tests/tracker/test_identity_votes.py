@@ -68,3 +68,35 @@ def test_a_new_track_does_not_take_a_name_a_live_track_holds() -> None:
     unique_off.observe(1, {"cue_ball": 0.9})
     unique_off.observe(2, {"cue_ball": 0.9})
     assert unique_off.labels == {1: "cue_ball", 2: "cue_ball"}
+
+
+def test_old_votes_fade_so_a_mask_that_slipped_onto_another_ball_is_renamed() -> None:
+    """SAM2 loses the fast cue ball and its mask settles on ball 3: ball 3's detections rename it.
+
+    Without fading, 15 detections of the cue ball would need 17 of ball 3 before a rename (and
+    the track would publish a second cue ball meanwhile); with decay 0.85 it takes ~6, while
+    up to 5 wrong detections in a row still do not rename a well-observed ball.
+    """
+
+    def detections_until_renamed(decay: float) -> int:
+        v = IdentityVotes(switch_margin=1.5, decay=decay)
+        for _ in range(15):
+            v.observe(0, {"cue_ball": 0.98, "ball_3": 0.02})
+            v.decide()
+        for n in range(1, 100):
+            v.observe(0, {"ball_3": 0.98, "cue_ball": 0.02})
+            if v.decide():
+                return n
+        return 100
+
+    assert detections_until_renamed(1.0) >= 16
+    assert detections_until_renamed(0.85) <= 7
+
+    v = IdentityVotes(switch_margin=1.5, decay=0.85)
+    for _ in range(15):
+        v.observe(0, {"ball_9": 0.95})
+        v.decide()
+    for _ in range(5):  # a run of confident mistakes (a hand over the ball, motion blur)
+        v.observe(0, {"ball_1": 1.0})
+        assert v.decide() == {}
+    assert v.labels[0] == "ball_9"
