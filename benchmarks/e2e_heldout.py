@@ -27,14 +27,18 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("clips", type=Path)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--config", type=Path, default=Path("configs/default.yaml"), help="the settings under test")
+    p.add_argument("--keep", type=Path, default=None, help="keep each clip's tracks and events JSONL here")
+    p.add_argument("--only", nargs="*", default=None, help="run only these clips (names in manifest.json)")
     args = p.parse_args()
     names = [c["clip"] for c in json.loads((args.clips / "manifest.json").read_text())["clips"]]
     total = Score()
     frames = 0
     seconds = 0.0
-    work = Path(tempfile.mkdtemp(prefix="e2e-"))
+    if args.only:
+        names = [n for n in names if n in args.only]
+    work = args.keep or Path(tempfile.mkdtemp(prefix="e2e-"))
+    work.mkdir(parents=True, exist_ok=True)
     per_clip = {}
     for name in names:
         base = load_config(args.config)  # the shipped settings, as run and the demo use them
@@ -44,7 +48,9 @@ def main() -> int:
                 "table": base.table.model_copy(update={"calibration": args.clips / f"{name}.table.yaml"}),
                 "source": base.source.model_copy(update={"uri": str(args.clips / f"{name}.mp4")}),
                 "mqtt": base.mqtt.model_copy(update={"enabled": False}),
-                "outputs": base.outputs.model_copy(update={"events_jsonl": out}),
+                "outputs": base.outputs.model_copy(
+                    update={"events_jsonl": out, "tracks_jsonl": work / f"{name}.tracks.jsonl"}
+                ),
                 "daemon": base.daemon.model_copy(update={"state_dir": work / name}),
             }
         )

@@ -8,7 +8,9 @@ ground-truth boxes, and then tracked for ``--frames`` frames with no further pro
 Masks are compared with the rendered ground truth at video resolution. Prints:
 - mask IoU on the prompted frame, after 10 and 30 tracked frames, and the mean over the
   tracked frames; an absent ball scores 1 when the model says "absent", else 0;
-- median centroid error (px, video resolution) over tracked frames where the ball is visible;
+- median centroid error (px, video resolution) over tracked frames where the ball is visible:
+  of the video-resolution mask, and of the centroid the tracker publishes (tracks ``cx, cy``,
+  sub-cell from the low-res logits), both against the rendered mask's centroid;
 - id switches: tracked frames where an object's mask overlaps another ball more than its own;
 - lost tracks: objects whose mask is empty on the last frame while their ball is visible;
 - SAM2 ms/frame on this machine and the copy-frame-0 baseline (the prompt mask repeated).
@@ -68,6 +70,7 @@ def run_window(
     iou = np.zeros((len(images), len(labels)))
     base = np.zeros_like(iou)
     cerr: list[float] = []
+    cpub: list[float] = []  # the centroid the tracker publishes (tracks JSONL cx, cy)
     switches = 0
     first: dict[int, np.ndarray] = {}
     pred = {}
@@ -76,6 +79,7 @@ def run_window(
         out = session.step(img)
         logits = out.video_res_logits().float().numpy()[:, 0]
         present = out.present()
+        published = out.centroids_px()
         truth = {m.label: m.full((h, w)) for m in masks[start + t][1] if m.label != "pocket"}
         for i, lb in enumerate(labels):
             pred[i] = (logits[i] > 0) & bool(present[i])
@@ -91,6 +95,7 @@ def run_window(
                 gy, gx = np.nonzero(gt)
                 py, px = np.nonzero(pred[i])
                 cerr.append(float(np.hypot(gx.mean() - px.mean(), gy.mean() - py.mean())))
+                cpub.append(float(np.hypot(gx.mean() - published[i, 0], gy.mean() - published[i, 1])))
                 own = (pred[i] & gt).sum()
                 other = max(((pred[i] & m).sum() for k, m in truth.items() if k != lb), default=0)
                 switches += int(other > own)
@@ -105,6 +110,7 @@ def run_window(
         "iou_per_frame": iou.mean(1).round(4).tolist(),
         "copy_per_frame": base.mean(1).round(4).tolist(),
         "centroid_errors": cerr,
+        "published_centroid_errors": cpub,
         "id_switch_frames": switches,
         "lost": lost,
         "ms_per_frame": ms,
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     per = np.array([w["iou_per_frame"] for w in windows])
     hd = [e for w in windows if w["size"][0] == 1280 for e in w["centroid_errors"]]
+    hp = [e for w in windows if w["size"][0] == 1280 for e in w["published_centroid_errors"]]
     summary = {
         "windows": len(windows),
         "iou_prompted": float(per[:, 0].mean()),
@@ -153,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "iou_mean_tracked": float(per[:, 1:].mean()),
         "copy_frame0_mean_tracked": float(np.mean([w["copy_per_frame"][1:] for w in windows])),
         "median_centroid_error_px_1280x720": float(np.median(hd)) if hd else None,
+        "median_published_centroid_error_px_1280x720": float(np.median(hp)) if hp else None,
         "clips_without_id_switch": sum(1 for w in windows if w["id_switch_frames"] == 0),
         "lost_tracks": sum(w["lost"] for w in windows),
         "ms_per_frame": {
