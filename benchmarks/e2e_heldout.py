@@ -6,6 +6,9 @@ precision, recall and F1 pooled over the clips, plus frames/s.
 
     .venv/bin/edge-detsam2 simulate /tmp/heldout --clips 3 --shots 2 --width 640 --height 360 --seed 900
     .venv/bin/python benchmarks/e2e_heldout.py /tmp/heldout --out benchmarks/results/e2e_heldout.json
+
+``--keep DIR`` keeps each clip's tracks and events JSONL for diagnosis (replay the tracks
+with ``edge-detsam2 events``); ``--only clip_000`` runs one clip of the directory.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def main() -> int:
     frames = 0
     seconds = 0.0
     if args.only:
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            print(f"--only: {', '.join(unknown)} not in {args.clips / 'manifest.json'}; use: {' '.join(names)}")
+            return 2
         names = [n for n in names if n in args.only]
     work = args.keep or Path(tempfile.mkdtemp(prefix="e2e-"))
     work.mkdir(parents=True, exist_ok=True)
