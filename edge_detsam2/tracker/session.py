@@ -133,7 +133,7 @@ def _pixel_span(c0: int, c1: int, cells: int, pixels: int) -> tuple[int, int]:
     return max(int(np.floor(max(c0, 0) * scale)), 0), min(int(np.ceil(min(c1, cells) * scale)), pixels)
 
 
-def _bilinear_rows(a: NDArray[np.float32], p0: int, p1: int, pixels: int) -> NDArray[np.float64]:
+def _bilinear_rows(a: NDArray[Any], p0: int, p1: int, pixels: int) -> NDArray[np.float64]:
     """Rows p0..p1 of ``a`` resized along axis 0 to ``pixels`` rows (bilinear, align_corners=False)."""
     n = a.shape[0]
     src = np.maximum((np.arange(p0, p1) + 0.5) * (n / pixels) - 0.5, 0.0)
