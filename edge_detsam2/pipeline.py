@@ -63,6 +63,10 @@ class Pipeline:
             "duplicates_dropped": self.perception.duplicates_dropped,
             # observations faster than events.max_speed_mps, ignored as tracker jumps
             "jumps_ignored": self.engine.jumps_ignored,
+            # pots of a name already potted in the open shot, ignored
+            "repots_ignored": self.engine.repots_ignored,
+            # strikes within events.restrike_s of the open shot's, nothing hit between: same stroke
+            "restrikes_merged": self.engine.restrikes_merged,
         }
 
 

@@ -147,6 +147,8 @@ class Daemon:
             "label_changes": pipe.get("label_changes", 0),
             "duplicates_dropped": pipe.get("duplicates_dropped", 0),
             "jumps_ignored": pipe.get("jumps_ignored", 0),
+            "repots_ignored": pipe.get("repots_ignored", 0),
+            "restrikes_merged": pipe.get("restrikes_merged", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,

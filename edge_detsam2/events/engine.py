@@ -64,6 +64,8 @@ class EventEngine:
         self._t_now = 0.0
         self.noise = NoiseEstimate()
         self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
+        self.repots_ignored = 0  # pots of a name already potted in the same shot
+        self.restrikes_merged = 0  # strikes taken as the open shot's own stroke (restrike_s)
 
     @classmethod
     def for_table(
@@ -153,6 +155,9 @@ class EventEngine:
     def _classify(self, imp: Impulse) -> list[Event]:
         p, R = self.params, self.table.ball_radius_m
         if is_strike(imp, self._tracks, R, p, self.noise):
+            if self._shot.is_same_stroke(imp.t_s, p.restrike_s):
+                self.restrikes_merged += 1
+                return []
             out = self._close_shot(imp.t_s) if self._shot.open else []
             self._shot.begin(imp.t_s)
             return out + self._emit(EventType.SHOT, imp.t_s, (imp.label,), imp.xy_m, float(np.linalg.norm(imp.v_after)))
@@ -187,6 +192,10 @@ class EventEngine:
         return out
 
     def _emit_pot(self, cand: PotCandidate) -> list[Event]:
+        if self._shot.open and cand.label in self._shot.potted:
+            # Potted already in this shot: a track of the same name, re-detected and lost again.
+            self.repots_ignored += 1
+            return []
         return self._emit(EventType.POT, cand.t_s, (cand.label,), cand.xy_m, cand.speed_mps, pocket=cand.pocket.id)
 
     def _update_shot_end(self, t: float) -> list[Event]:

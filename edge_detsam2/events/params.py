@@ -47,6 +47,12 @@ class EventParams(BaseModel):
         0.25, gt=0.0, description="Cue-ball speed after a strike that counts as a shot (m/s)."
     )
     shot_end_confirm_s: float = Field(0.3, ge=0.0, description="All balls at rest this long ends a shot (s).")
+    restrike_s: float = Field(
+        0.5,
+        ge=0.0,
+        description="A strike this soon after the shot's own, with no contact in between, is the same stroke "
+        "(a cue or hand over the ball shifted its mask first) and opens no new shot (s).",
+    )
     pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
     pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
     merge_s: float = Field(

@@ -56,6 +56,7 @@ class ShotState:
     first_contact: str | None = None
     potted: list[str] = field(default_factory=list)
     cushions: int = 0
+    contacts: int = 0  # collisions, rebounds and pots since the strike
     rest_since: float | None = None
 
     @property
@@ -64,10 +65,17 @@ class ShotState:
 
     def begin(self, t: float) -> None:
         self.start_t, self.first_contact, self.potted, self.cushions, self.rest_since = t, None, [], 0, None
+        self.contacts = 0
+
+    def is_same_stroke(self, t: float, restrike_s: float) -> bool:
+        """A strike at t repeats the open shot's: it comes within restrike_s and nothing was hit since."""
+        return self.start_t is not None and self.contacts == 0 and t - self.start_t < restrike_s
 
     def record(self, ev: Event, cue_label: str) -> None:
         if not self.open:
             return
+        if ev.type is not EventType.SHOT:
+            self.contacts += 1
         if ev.type is EventType.COLLISION and self.first_contact is None and cue_label in ev.balls:
             self.first_contact = next((b for b in ev.balls if b != cue_label), None)
         elif ev.type is EventType.POT:

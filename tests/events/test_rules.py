@@ -15,6 +15,7 @@ import pytest
 from helpers import R_BALL, calibration, path, track_frames
 
 from edge_detsam2.events.engine import EventEngine
+from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.types import Event, EventType
 from edge_detsam2.geometry.table import TableGeometry
 
@@ -219,3 +220,51 @@ def test_a_ball_that_jitters_more_than_the_others_does_not_collide_at_rest() -> 
         frames.append(TrackFrame(fr.frame, fr.t_s, tuple(objs)))
     events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
     assert [e.to_json() for e in events if e.type is EventType.COLLISION] == []
+
+
+def test_a_wobbling_mask_at_the_strike_gives_one_shot() -> None:
+    """At a fast stroke the cue ball's mask first lags onto the cue and hand (it moves back),
+    then creeps forward before SAM2 loses the ball (seen on a rendered break).
+
+    Both turns look like strikes from rest; the second, with nothing hit in between, is the
+    same stroke: one ``shot`` and one ``shot_end``, not a 0.03-s shot and another.
+    """
+    cue = path((1.0, 0.6, 0.6), (1.0 + 1 / 30, 0.55, 0.6), (1.0 + 2 / 30, 0.582, 0.6), (1.1, 0.59, 0.6))
+    cal = calibration()
+    frames = track_frames({"cue_ball": cue}, cal, fps=30.0, t_end=3.0, hidden={"cue_ball": [(1.11, 99.0)]})
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    assert [e.type for e in events] == [EventType.SHOT, EventType.SHOT_END], [e.to_json() for e in events]
+    assert engine.restrikes_merged == 1
+    assert events[0].t_s == pytest.approx(1.0, abs=0.1)  # the evaluation tolerance for shots
+    # Without the guard (restrike_s 0) the creep is a second shot that closes the first.
+    plain = EventEngine(TableGeometry.from_calibration(cal), EventParams(restrike_s=0.0))
+    assert [e.type for e in plain.run(frames)] == [EventType.SHOT, EventType.SHOT_END] * 2
+
+
+def test_a_name_is_potted_once_per_shot() -> None:
+    """A ball is potted; later in the shot a re-detected track with its name vanishes at a pocket."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    balls = {
+        "cue_ball": path((0.2, 0.6, 0.3), (0.6, 1.4, 0.3), (1.0, 1.6, 0.3)),
+        "ball_7": path((0.0, L / 2, 0.9), (0.5, L / 2, 1.3)),  # into the bottom middle pocket
+        "ghost": path((1.2, 0.2, 0.12), (1.6, 0.1, 0.02)),  # a re-detected "ball_7" near a corner
+    }
+    cal = calibration()
+    hidden = {"ball_7": [(0.4625, 99.0)], "ghost": [(0.0, 1.2), (1.5, 99.0)]}
+    frames = [
+        TrackFrame(
+            fr.frame,
+            fr.t_s,
+            tuple(TrackedObject("9", "ball_7", o.cx, o.cy) if o.label == "ghost" else o for o in fr.objects),
+        )
+        for fr in track_frames(balls, cal, fps=30.0, t_end=4.0, hidden=hidden)
+    ]
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    pots = [e for e in events if e.type is EventType.POT]
+    assert [(e.balls, e.pocket) for e in pots] == [(("ball_7",), "bottom_middle")], [e.to_json() for e in pots]
+    assert engine.repots_ignored == 1
+    end = events[-1]
+    assert end.type is EventType.SHOT_END and end.summary is not None and end.summary.potted == ("ball_7",)
