@@ -2,7 +2,9 @@
 
 A strike is an impulse on the cue ball while it was at rest that no moving ball in
 contact explains. The shot stays open until every ball has rested for
-``shot_end_confirm_s``; a new strike closes an open shot first.
+``shot_end_confirm_s``; a new strike closes an open shot first, unless it comes within
+``restrike_s`` of the shot's own with nothing hit in between (the same stroke, seen twice
+as the cue ball's mask wobbles under the cue).
 """
 
 from __future__ import annotations
