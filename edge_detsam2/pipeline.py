@@ -67,6 +67,8 @@ class Pipeline:
             "repots_ignored": self.engine.repots_ignored,
             # strikes within events.restrike_s of the open shot's, nothing hit between: same stroke
             "restrikes_merged": self.engine.restrikes_merged,
+            # shots seen only as the cue ball leaving its rest spot (events.departure_m)
+            "departure_shots": self.engine.departure_shots,
         }
 
 

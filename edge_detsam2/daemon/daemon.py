@@ -149,6 +149,7 @@ class Daemon:
             "jumps_ignored": pipe.get("jumps_ignored", 0),
             "repots_ignored": pipe.get("repots_ignored", 0),
             "restrikes_merged": pipe.get("restrikes_merged", 0),
+            "departure_shots": pipe.get("departure_shots", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,

@@ -21,7 +21,7 @@ from edge_detsam2.events.impulses import Impulse, ImpulseScanner
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.pot import PotCandidate, pot_candidate
 from edge_detsam2.events.rebound import rebound_cushion
-from edge_detsam2.events.shot import ShotState, all_at_rest, is_strike
+from edge_detsam2.events.shot import CueDeparture, ShotState, all_at_rest, is_moving, is_strike
 from edge_detsam2.events.types import Event, EventType, utc_iso
 from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.table import TableGeometry
@@ -66,6 +66,9 @@ class EventEngine:
         self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
         self.repots_ignored = 0  # pots of a name already potted in the same shot
         self.restrikes_merged = 0  # strikes taken as the open shot's own stroke (restrike_s)
+        self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
+        self._departure = CueDeparture()
+        self._departure_from: np.ndarray | None = None
 
     @classmethod
     def for_table(
@@ -89,8 +92,11 @@ class EventEngine:
         self._t_now = t
         self._frames.append((frame.frame, t))
         seen = set()
+        cue_xys = []
         for obj in frame.objects:
             xy = self.table.homography.to_table(np.array([obj.cx, obj.cy]))
+            if obj.label == self.params.cue_label:
+                cue_xys.append(xy)  # rejected jumps too: a lost cue ball found far away
             if self._jumped(obj.id, obj.label, t, xy):
                 self.jumps_ignored += 1
                 continue
@@ -105,6 +111,7 @@ class EventEngine:
             noise = max(sigma, track.jitter_m())
             for imp in scanner.scan(track, t, p.window_s, p.impulse_min_mps, noise, p.significance):
                 out += self._classify(imp)
+        out += self._watch_departure(t, cue_xys, seen)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
         self._retire(t)
@@ -174,6 +181,28 @@ class EventEngine:
             speed = float(np.linalg.norm(imp.v_before))
             return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
         return []
+
+    def _watch_departure(self, t: float, cue_xys: list[np.ndarray], seen: set[str]) -> list[Event]:
+        """A shot from the cue ball leaving its rest spot, when the impulse scan missed the strike."""
+        p = self.params
+        if p.departure_m <= 0 or self._shot.open:
+            self._departure.reset()
+            return []
+        for tid in seen:
+            tr = self._tracks[tid]
+            if tr.label == p.cue_label:
+                fit = tr.fit(t - p.rest_window_s, t)
+                if fit is not None and fit.n >= 5 and not is_moving(fit, p, self.noise):
+                    self._departure.rest_at(fit.at(t), t)
+        dev_m = max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
+        self._departure_from = self._departure.rest_xy
+        found = self._departure.observe(t, cue_xys, dev_m, p.departure_m, 1.5 * p.window_s)
+        if found is None:
+            return []
+        t_strike, speed = found
+        self.departure_shots += 1
+        self._shot.begin(t_strike)
+        return self._emit(EventType.SHOT, t_strike, (p.cue_label,), self._departure_from, speed)
 
     def _update_pots(self, t: float, seen: set[str]) -> list[Event]:
         out: list[Event] = []

@@ -53,6 +53,12 @@ class EventParams(BaseModel):
         description="A strike this soon after the shot's own, with no contact in between, is the same stroke "
         "(a cue or hand over the ball shifted its mask first) and opens no new shot (s).",
     )
+    departure_m: float = Field(
+        0.12,
+        ge=0.0,
+        description="The cue ball seen this far from where it rested, in two frames, is a shot even when the "
+        "strike itself was not seen (a fast cue ball the tracker lost); 0 turns this off (m).",
+    )
     pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
     pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
     merge_s: float = Field(

@@ -58,7 +58,7 @@ class ShotState:
     first_contact: str | None = None
     potted: list[str] = field(default_factory=list)
     cushions: int = 0
-    contacts: int = 0  # collisions, rebounds and pots since the strike
+    first_contact_t: float | None = None  # time of the earliest collision, rebound or pot since the strike
     rest_since: float | None = None
 
     @property
@@ -67,17 +67,19 @@ class ShotState:
 
     def begin(self, t: float) -> None:
         self.start_t, self.first_contact, self.potted, self.cushions, self.rest_since = t, None, [], 0, None
-        self.contacts = 0
+        self.first_contact_t = None
 
     def is_same_stroke(self, t: float, restrike_s: float) -> bool:
-        """A strike at t repeats the open shot's: it comes within restrike_s and nothing was hit since."""
-        return self.start_t is not None and self.contacts == 0 and t - self.start_t < restrike_s
+        """A strike at t repeats the open shot's: it comes within restrike_s and nothing was hit in between."""
+        if self.start_t is None or t - self.start_t >= restrike_s:
+            return False
+        return self.first_contact_t is None or self.first_contact_t > t
 
     def record(self, ev: Event, cue_label: str) -> None:
         if not self.open:
             return
         if ev.type is not EventType.SHOT:
-            self.contacts += 1
+            self.first_contact_t = ev.t_s if self.first_contact_t is None else min(self.first_contact_t, ev.t_s)
         if ev.type is EventType.COLLISION and self.first_contact is None and cue_label in ev.balls:
             self.first_contact = next((b for b in ev.balls if b != cue_label), None)
         elif ev.type is EventType.POT:
@@ -118,3 +120,83 @@ def all_at_rest(tracks: Mapping[str, BallTrack], t_now: float, params: EventPara
         if is_moving(fit, params, noise):
             at_rest = False
     return at_rest
+
+
+class CueDeparture:
+    """A strike the impulse scan cannot see: the cue ball leaves its rest position too fast.
+
+    At a hard stroke the tracker loses the cue ball: its mask lags on the cue and hand for a
+    few frames, and the ball is found again far away, already moving (an observation the
+    engine drops as a tracker jump, or a new track). What stays certain is the departure: a
+    cue ball seen at rest, then seen ``far_m`` or more from that spot in two frames. The
+    strike is dated by projecting those two sightings back to the spot when they line up
+    with it (a straight run from the cue), else where the first observation left the spot.
+    Bounded: one rest position and two sightings.
+    """
+
+    #: Consecutive frames back at the spot, before any far sighting, that end an excursion.
+    SETTLE_FRAMES = 3
+    #: An excursion unconfirmed for this long is dropped (s).
+    MAX_EXCURSION_S = 0.5
+    #: A rest position older than this (cue ball unseen at rest since) is forgotten (s).
+    MAX_REST_AGE_S = 1.0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.rest_xy: np.ndarray | None = None
+        self.rest_t = -np.inf
+        self.near_t = -np.inf  # last frame with every cue observation at the spot
+        self.left_t: float | None = None  # when the first observation left the spot
+        self.far: list[tuple[float, np.ndarray]] = []  # first and latest far sighting
+        self.settled = 0
+
+    def rest_at(self, xy: np.ndarray, t: float) -> None:
+        """The cue ball is at rest at xy (a rest fit): the spot to watch, unless it is leaving."""
+        if self.left_t is None:
+            self.rest_xy, self.rest_t = np.asarray(xy, dtype=np.float64), t
+
+    def observe(
+        self, t: float, xys: list[np.ndarray], dev_m: float, far_m: float, wait_s: float
+    ) -> tuple[float, float] | None:
+        """Cue-ball positions of the frame at t; (strike time, speed) when a departure is confirmed.
+
+        A departure is confirmed ``wait_s`` after the ball left at the earliest, so that a strike
+        the impulse scan sees (it lags by its fit window) opens the shot first, at its exact time.
+        """
+        if self.rest_xy is None or not xys:
+            return None
+        rest = self.rest_xy
+        if self.left_t is None and t - self.rest_t > self.MAX_REST_AGE_S:
+            self.reset()
+            return None
+        d = [float(np.linalg.norm(xy - rest)) for xy in xys]
+        if max(d) <= dev_m:
+            self.near_t = t
+            if self.left_t is not None and not self.far:
+                self.settled += 1
+                if self.settled >= self.SETTLE_FRAMES:  # a wobble of the mask, not a departure
+                    self.left_t, self.settled = None, 0
+            return None
+        self.settled = 0
+        if self.left_t is None:
+            self.left_t = (self.near_t + t) / 2 if np.isfinite(self.near_t) else t
+        if t - self.left_t > self.MAX_EXCURSION_S:
+            self.reset()
+            return None
+        if max(d) >= far_m:
+            sighting = (t, xys[int(np.argmax(d))])
+            self.far = [self.far[0], sighting] if self.far else [sighting]
+        if len(self.far) < 2 or self.far[-1][0] != t or t - self.left_t < wait_s:
+            return None
+        (t1, p1), (t2, p2) = self.far
+        v = (p2 - p1) / (t2 - t1)
+        t_strike, speed = self.left_t, float(np.linalg.norm(v))
+        if speed > 0:
+            t_back = t1 + float(np.dot(rest - p1, v)) / speed**2
+            miss = float(np.linalg.norm(p1 + v * (t_back - t1) - rest))
+            if miss <= far_m / 2 and self.near_t - wait_s <= t_back <= t1:
+                t_strike = t_back
+        self.reset()
+        return t_strike, speed

@@ -268,3 +268,42 @@ def test_a_name_is_potted_once_per_shot() -> None:
     assert engine.repots_ignored == 1
     end = events[-1]
     assert end.type is EventType.SHOT_END and end.summary is not None and end.summary.potted == ("ball_7",)
+
+
+@pytest.mark.parametrize("new_track", [True, False], ids=["found-as-new-track", "found-by-the-same-track"])
+def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool) -> None:
+    """At a 6-m/s stroke the tracker loses the cue ball (seen on rendered breaks): its mask
+    stays on the cue and hand for three frames, then the ball is found 0.8 m away, moving.
+
+    The strike is never seen as an impulse from rest; the departure from the rest spot is,
+    dated by projecting the sightings back to the spot."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    balls = {
+        "cue_ball": path((0.0, 0.3, 0.6)),  # the mask left behind on the cue and hand
+        "moving": path((1.0, 0.3, 0.6), (1.3, 2.1, 0.6), (1.6, 2.3, 0.6)),  # the ball itself
+    }
+    cal = calibration()
+    hidden = {"cue_ball": [(1.11, 99.0)], "moving": [(0.0, 1.12)]}
+    moving_id = "5" if new_track else "0"
+
+    def frames() -> list[TrackFrame]:
+        return [
+            TrackFrame(
+                fr.frame,
+                fr.t_s,
+                tuple(
+                    TrackedObject(moving_id, "cue_ball", o.cx, o.cy) if o.label == "moving" else o for o in fr.objects
+                ),
+            )
+            for fr in track_frames(balls, cal, fps=30.0, t_end=3.0, hidden=hidden)
+        ]
+
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames()))
+    assert [e.type for e in events] == [EventType.SHOT, EventType.SHOT_END], [e.to_json() for e in events]
+    assert engine.departure_shots == 1
+    assert events[0].t_s == pytest.approx(1.0, abs=0.02)
+    assert events[0].speed_mps == pytest.approx(6.0, rel=0.05)
+    plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(departure_m=0.0)).run(frames()))
+    assert plain == []  # without it the stroke is never seen: no shot, no shot end
