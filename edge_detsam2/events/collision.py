@@ -53,8 +53,8 @@ def collision_partners(
     dv_norm = float(np.linalg.norm(dv))
     out = []
     for other in tracks.values():
-        if other.id == imp.track_id:
-            continue
+        if other.id == imp.track_id or other.label == imp.label:
+            continue  # two tracks of one name are one ball seen twice (a duplicate mask), not a pair
         if abs(other.last_t - imp.t_s) > params.retire_after_s:
             continue
         state = pre_state(other, imp.t_s, params.window_s)

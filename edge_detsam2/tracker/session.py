@@ -103,9 +103,10 @@ class TrackedMasks:
 
         The mask is the one ``video_res_logits`` gives (bilinear, ``align_corners=False``, as
         SAM2VideoPredictor outputs it), computed here in numpy over a window around the object
-        only. Measured on held-out clips (``benchmarks/perception.py``) its centroid is 1.53 px
-        from the rendered ball's at 1280x720, against 2.46 px for a logit-weighted centroid of
-        the low-res cells. A mask too thin to survive upsampling falls back to that.
+        only; the centroid is ``mask_centroid``'s (largest connected part, logit-weighted edge).
+        Measured on held-out clips (``benchmarks/perception.py``) the plain mask centroid is
+        1.53 px from the rendered ball's at 1280x720, against 2.46 px for a logit-weighted
+        centroid of the low-res cells. A mask too thin to survive upsampling falls back to that.
         """
         logits = self.mask_logits[:, 0]
         h, w = logits.shape[1:]
@@ -119,12 +120,36 @@ class TrackedMasks:
             y0, y1 = _pixel_span(rows.min() - 1, rows.max() + 2, h, big_h)
             x0, x1 = _pixel_span(cols.min() - 1, cols.max() + 2, w, big_w)
             up = _bilinear_rows(_bilinear_rows(lg, y0, y1, big_h).T, x0, x1, big_w).T
-            ys, xs = np.nonzero(up > 0)
-            if len(xs):
-                out[i] = (x0 + xs.mean(), y0 + ys.mean())
-            else:
-                out[i] = _soft_centroid(lg, big_h / h, big_w / w)
+            c = mask_centroid(up)
+            out[i] = (x0 + c[0], y0 + c[1]) if c is not None else _soft_centroid(lg, big_h / h, big_w / w)
         return out
+
+
+#: Logit half-range over which a mask's edge pixels ramp from weight 0 to 1 (``mask_centroid``).
+EDGE_LOGIT = 8.0
+
+
+def mask_centroid(logits: NDArray[Any]) -> tuple[float, float] | None:
+    """Centroid (x, y) of a video-resolution mask given as logits (> 0 inside); None if empty.
+
+    Two refinements of the plain mean of the mask's pixels, both measured on development
+    clips (1280x720, 30 tracked frames: median error 1.30 -> 1.24 px, tail unchanged): only
+    the largest connected part counts (a fragment bled onto a touching ball is not this
+    ball), and pixels within 2 px of it are weighted by their logit, ramping from 0 at
+    ``-EDGE_LOGIT`` to 1 at ``+EDGE_LOGIT``, which places the edge between pixels.
+    """
+    import cv2
+
+    inside = (logits > 0).astype(np.uint8)
+    if not inside.any():
+        return None
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+    part = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    near = cv2.dilate((lab == part).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    wgt = np.where(near, np.clip(0.5 + logits / (2 * EDGE_LOGIT), 0.0, 1.0), 0.0)
+    ys, xs = np.nonzero(wgt)
+    vals = wgt[ys, xs]
+    return float((xs * vals).sum() / vals.sum()), float((ys * vals).sum() / vals.sum())
 
 
 def _pixel_span(c0: int, c1: int, cells: int, pixels: int) -> tuple[int, int]:

@@ -307,3 +307,24 @@ def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool) -> No
     assert events[0].speed_mps == pytest.approx(6.0, rel=0.05)
     plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(departure_m=0.0)).run(frames()))
     assert plain == []  # without it the stroke is never seen: no shot, no shot end
+
+
+def test_two_tracks_of_one_name_never_collide() -> None:
+    """Identity can fail in a cluster: a resting ball also labelled ``ball_6`` is hit by ball_6.
+
+    A ball cannot hit itself; a ``ball_6``/``ball_6`` collision means a duplicate name (seen
+    on a rendered break), and publishing it would corrupt every consumer's pair counts."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    t_hit = 1.0 + (1.5 - D - 0.6) / 2.0
+    balls = {
+        "mover": path((1.0, 0.6, 0.6), (t_hit, 1.5 - D, 0.6), (t_hit + 0.6, 1.5 - D + 0.3, 0.6)),
+        "rester": path((t_hit, 1.5, 0.6), (t_hit + 0.6, 1.5 + 0.9, 0.6)),
+    }
+    cal = calibration()
+    frames = [
+        TrackFrame(fr.frame, fr.t_s, tuple(TrackedObject(o.id, "ball_6", o.cx, o.cy) for o in fr.objects))
+        for fr in track_frames(balls, cal, fps=30.0, t_end=t_hit + 1.5)
+    ]
+    events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
+    assert all(len(set(e.balls)) == len(e.balls) for e in events), [e.to_json() for e in events]
