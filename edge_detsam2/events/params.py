@@ -18,7 +18,7 @@ class EventParams(BaseModel):
         0.1, gt=0.0, le=0.5, description="Fit window before/after a candidate impulse (s); sets latency."
     )
     impulse_min_mps: float = Field(
-        0.1, gt=0.0, description="Smallest velocity change of a ball that counts as an impulse (m/s)."
+        0.05, gt=0.0, description="Smallest velocity change of a ball that counts as an impulse (m/s)."
     )
     significance: float = Field(
         4.0, ge=0.0, description="Velocity changes must also exceed this many standard errors of the estimated jitter."
