@@ -9,8 +9,9 @@ Masks are compared with the rendered ground truth at video resolution. Prints:
 - mask IoU on the prompted frame, after 10 and 30 tracked frames, and the mean over the
   tracked frames; an absent ball scores 1 when the model says "absent", else 0;
 - median centroid error (px, video resolution) over tracked frames where the ball is visible:
-  of the video-resolution mask, and of the centroid the tracker publishes (tracks ``cx, cy``,
-  sub-cell from the low-res logits), both against the rendered mask's centroid;
+  the plain mean of the video-resolution mask's pixels, and the centroid the tracker
+  publishes (tracks ``cx, cy``: ``tracker.session.mask_centroid``, the mask's largest
+  connected part with a logit-weighted edge), both against the rendered mask's centroid;
 - id switches: tracked frames where an object's mask overlaps another ball more than its own;
 - lost tracks: objects whose mask is empty on the last frame while their ball is visible;
 - SAM2 ms/frame on this machine and the copy-frame-0 baseline (the prompt mask repeated).
