@@ -92,11 +92,11 @@ class EventEngine:
         self._t_now = t
         self._frames.append((frame.frame, t))
         seen = set()
-        cue_xys = []
+        cue_seen: list[tuple[str, np.ndarray]] = []
         for obj in frame.objects:
             xy = self.table.homography.to_table(np.array([obj.cx, obj.cy]))
             if obj.label == self.params.cue_label:
-                cue_xys.append(xy)  # rejected jumps too: a lost cue ball found far away
+                cue_seen.append((obj.id, xy))  # rejected jumps too: a lost cue ball found far away
             if self._jumped(obj.id, obj.label, t, xy):
                 self.jumps_ignored += 1
                 continue
@@ -111,7 +111,7 @@ class EventEngine:
             noise = max(sigma, track.jitter_m())
             for imp in scanner.scan(track, t, p.window_s, p.impulse_min_mps, noise, p.significance):
                 out += self._classify(imp)
-        out += self._watch_departure(t, cue_xys, seen)
+        out += self._watch_departure(t, cue_seen, seen)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
         self._retire(t)
@@ -182,21 +182,23 @@ class EventEngine:
             return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
         return []
 
-    def _watch_departure(self, t: float, cue_xys: list[np.ndarray], seen: set[str]) -> list[Event]:
+    def _watch_departure(self, t: float, cue_seen: list[tuple[str, np.ndarray]], seen: set[str]) -> list[Event]:
         """A shot from the cue ball leaving its rest spot, when the impulse scan missed the strike."""
         p = self.params
         if p.departure_m <= 0 or self._shot.open:
             self._departure.reset()
             return []
+        resting = {}
         for tid in seen:
             tr = self._tracks[tid]
             if tr.label == p.cue_label:
                 fit = tr.fit(t - p.rest_window_s, t)
                 if fit is not None and fit.n >= 5 and not is_moving(fit, p, self.noise):
-                    self._departure.rest_at(fit.at(t), t)
+                    resting[tid] = fit.at(t)
+        self._departure.rest_at(resting, t)
         dev_m = max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
         self._departure_from = self._departure.rest_xy
-        found = self._departure.observe(t, cue_xys, dev_m, p.departure_m, 1.5 * p.window_s)
+        found = self._departure.observe(t, cue_seen, dev_m, p.departure_m, 1.5 * p.window_s)
         if found is None:
             return []
         t_strike, speed = found

@@ -50,8 +50,9 @@ class EventParams(BaseModel):
     restrike_s: float = Field(
         0.5,
         ge=0.0,
-        description="A strike this soon after the shot's own, with no contact in between, is the same stroke "
-        "(a cue or hand over the ball shifted its mask first) and opens no new shot (s).",
+        description="A strike this soon after the shot's own opens no new shot: nobody strikes twice that fast, "
+        "so it is the same stroke seen twice (a cue or hand over the ball shifted its mask) or a ball mislabelled "
+        "as the cue ball (s).",
     )
     departure_m: float = Field(
         0.12,

@@ -3,8 +3,9 @@
 A strike is an impulse on the cue ball while it was at rest that no moving ball in
 contact explains. The shot stays open until every ball has rested for
 ``shot_end_confirm_s``; a new strike closes an open shot first, unless it comes within
-``restrike_s`` of the shot's own with nothing hit in between (the same stroke, seen twice
-as the cue ball's mask wobbles under the cue).
+``restrike_s`` of the shot's own: nobody strikes twice that fast, so it is the same stroke
+seen twice (the cue ball's mask wobbles under the cue) or no strike at all (a rack ball the
+identity classifier calls the cue ball, hit in the break).
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ class ShotState:
     first_contact: str | None = None
     potted: list[str] = field(default_factory=list)
     cushions: int = 0
-    first_contact_t: float | None = None  # time of the earliest collision, rebound or pot since the strike
     rest_since: float | None = None
 
     @property
@@ -67,19 +67,14 @@ class ShotState:
 
     def begin(self, t: float) -> None:
         self.start_t, self.first_contact, self.potted, self.cushions, self.rest_since = t, None, [], 0, None
-        self.first_contact_t = None
 
     def is_same_stroke(self, t: float, restrike_s: float) -> bool:
-        """A strike at t repeats the open shot's: it comes within restrike_s and nothing was hit in between."""
-        if self.start_t is None or t - self.start_t >= restrike_s:
-            return False
-        return self.first_contact_t is None or self.first_contact_t > t
+        """A strike at t belongs to the open shot's stroke: nobody strikes twice within restrike_s."""
+        return self.start_t is not None and t - self.start_t < restrike_s
 
     def record(self, ev: Event, cue_label: str) -> None:
         if not self.open:
             return
-        if ev.type is not EventType.SHOT:
-            self.first_contact_t = ev.t_s if self.first_contact_t is None else min(self.first_contact_t, ev.t_s)
         if ev.type is EventType.COLLISION and self.first_contact is None and cue_label in ev.balls:
             self.first_contact = next((b for b in ev.balls if b != cue_label), None)
         elif ev.type is EventType.POT:
@@ -128,10 +123,12 @@ class CueDeparture:
     At a hard stroke the tracker loses the cue ball: its mask lags on the cue and hand for a
     few frames, and the ball is found again far away, already moving (an observation the
     engine drops as a tracker jump, or a new track). What stays certain is the departure: a
-    cue ball seen at rest, then seen ``far_m`` or more from that spot in two frames. The
-    strike is dated by projecting those two sightings back to the spot when they line up
-    with it (a straight run from the cue), else where the first observation left the spot.
-    Bounded: one rest position and two sightings.
+    cue ball seen at rest, then seen ``far_m`` or more from that spot in two frames, by the
+    track that rested there or by a track that was not there while it rested (another ball
+    the identity classifier also calls the cue ball is neither). The strike is dated by
+    projecting the two sightings back to the spot when they line up with it (a straight run
+    from the cue), else where the first observation left the spot. Bounded: one rest
+    position, two sightings, the ids of the cue-labelled tracks seen while it rested.
     """
 
     #: Consecutive frames back at the spot, before any far sighting, that end an excursion.
@@ -140,6 +137,8 @@ class CueDeparture:
     MAX_EXCURSION_S = 0.5
     #: A rest position older than this (cue ball unseen at rest since) is forgotten (s).
     MAX_REST_AGE_S = 1.0
+    #: Cue-labelled track ids remembered while the ball rests (identity errors are few).
+    MAX_KNOWN = 16
 
     def __init__(self) -> None:
         self.reset()
@@ -147,33 +146,51 @@ class CueDeparture:
     def reset(self) -> None:
         self.rest_xy: np.ndarray | None = None
         self.rest_t = -np.inf
-        self.near_t = -np.inf  # last frame with every cue observation at the spot
+        self.watch_id: str | None = None  # the track that rested at the spot
+        self.known: set[str] = set()  # cue-labelled tracks present while it rested
+        self.near_t = -np.inf  # last frame with the watched observations at the spot
         self.left_t: float | None = None  # when the first observation left the spot
         self.far: list[tuple[float, np.ndarray]] = []  # first and latest far sighting
         self.settled = 0
 
-    def rest_at(self, xy: np.ndarray, t: float) -> None:
-        """The cue ball is at rest at xy (a rest fit): the spot to watch, unless it is leaving."""
-        if self.left_t is None:
-            self.rest_xy, self.rest_t = np.asarray(xy, dtype=np.float64), t
+    def rest_at(self, resting: dict[str, np.ndarray], t: float) -> None:
+        """Cue-labelled tracks at rest now (rest fits): keep watching the same one while it rests."""
+        if self.left_t is not None or not resting:
+            return
+        self._remember([(k, v) for k, v in resting.items()])  # resting elsewhere: other balls
+        tid = self.watch_id if self.watch_id in resting else min(resting)
+        self.watch_id, self.rest_xy, self.rest_t = tid, np.asarray(resting[tid], dtype=np.float64), t
+
+    def _remember(self, seen: list[tuple[str, np.ndarray]]) -> None:
+        """Cue-labelled tracks present while nothing is leaving are not the ball when it leaves."""
+        for tid, _ in seen:
+            if len(self.known) < self.MAX_KNOWN:
+                self.known.add(tid)
 
     def observe(
-        self, t: float, xys: list[np.ndarray], dev_m: float, far_m: float, wait_s: float
+        self, t: float, seen: list[tuple[str, np.ndarray]], dev_m: float, far_m: float, wait_s: float
     ) -> tuple[float, float] | None:
-        """Cue-ball positions of the frame at t; (strike time, speed) when a departure is confirmed.
+        """Cue-labelled (track id, position) of the frame at t, rejected jumps included;
+        (strike time, speed) when a departure is confirmed.
 
         A departure is confirmed ``wait_s`` after the ball left at the earliest, so that a strike
         the impulse scan sees (it lags by its fit window) opens the shot first, at its exact time.
         """
-        if self.rest_xy is None or not xys:
+        if self.rest_xy is None:
+            self._remember(seen)
             return None
         rest = self.rest_xy
         if self.left_t is None and t - self.rest_t > self.MAX_REST_AGE_S:
             self.reset()
             return None
+        xys = [xy for tid, xy in seen if tid == self.watch_id or tid not in self.known]
+        if not xys:
+            return None
         d = [float(np.linalg.norm(xy - rest)) for xy in xys]
         if max(d) <= dev_m:
             self.near_t = t
+            if self.left_t is None:
+                self._remember(seen)
             if self.left_t is not None and not self.far:
                 self.settled += 1
                 if self.settled >= self.SETTLE_FRAMES:  # a wobble of the mask, not a departure

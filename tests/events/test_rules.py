@@ -328,3 +328,34 @@ def test_two_tracks_of_one_name_never_collide() -> None:
     ]
     events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
     assert all(len(set(e.balls)) == len(e.balls) for e in events), [e.to_json() for e in events]
+
+
+def test_no_second_shot_within_restrike_s_even_after_contacts() -> None:
+    """0.3 s into a break, a resting rack ball that identity calls ``cue_ball`` is knocked
+    away by a ball the tracker missed (seen on a held-out break). It looks like a strike from
+    rest, after the real strike already hit things; nobody strikes twice that fast."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    t_hit = 1.0 + (1.5 - D - 1.2) / 2.0
+    balls = {
+        "cue_ball": path((1.0, 1.2, 0.6), (t_hit, 1.5 - D, 0.6), (t_hit + 0.6, 1.5 - D + 0.3, 0.6)),
+        "ball_1": path((t_hit, 1.5, 0.6), (t_hit + 0.6, 1.5 + 0.9, 0.6)),
+        "rack_ball": path((t_hit + 0.1, 2.0, 0.3), (t_hit + 0.6, 2.2, 0.2)),  # knocked by an unseen ball
+    }
+    assert t_hit + 0.1 - 1.0 < 0.5
+    cal = calibration()
+    frames = [
+        TrackFrame(
+            fr.frame,
+            fr.t_s,
+            tuple(TrackedObject("7", "cue_ball", o.cx, o.cy) if o.label == "rack_ball" else o for o in fr.objects),
+        )
+        for fr in track_frames(balls, cal, fps=30.0, t_end=t_hit + 1.5)
+    ]
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    types = [e.type for e in events]
+    assert types.count(EventType.SHOT) == 1 and types.count(EventType.SHOT_END) == 1, [e.to_json() for e in events]
+    assert EventType.COLLISION in types[: types.index(EventType.SHOT_END)]  # something was hit in between
+    plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(restrike_s=0.0)).run(frames))
+    assert [e.type for e in plain].count(EventType.SHOT) == 2  # without the rule: a false second shot
