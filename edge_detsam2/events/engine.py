@@ -68,7 +68,6 @@ class EventEngine:
         self.restrikes_merged = 0  # strikes taken as the open shot's own stroke (restrike_s)
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
         self._departure = CueDeparture()
-        self._departure_from: np.ndarray | None = None
 
     @classmethod
     def for_table(
@@ -197,14 +196,13 @@ class EventEngine:
                     resting[tid] = fit.at(t)
         self._departure.rest_at(resting, t)
         dev_m = max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
-        self._departure_from = self._departure.rest_xy
         found = self._departure.observe(t, cue_seen, dev_m, p.departure_m, 1.5 * p.window_s)
         if found is None:
             return []
-        t_strike, speed = found
+        t_strike, speed, spot = found
         self.departure_shots += 1
         self._shot.begin(t_strike)
-        return self._emit(EventType.SHOT, t_strike, (p.cue_label,), self._departure_from, speed)
+        return self._emit(EventType.SHOT, t_strike, (p.cue_label,), spot, speed)
 
     def _update_pots(self, t: float, seen: set[str]) -> list[Event]:
         out: list[Event] = []

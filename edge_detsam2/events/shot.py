@@ -169,9 +169,9 @@ class CueDeparture:
 
     def observe(
         self, t: float, seen: list[tuple[str, np.ndarray]], dev_m: float, far_m: float, wait_s: float
-    ) -> tuple[float, float] | None:
+    ) -> tuple[float, float, np.ndarray] | None:
         """Cue-labelled (track id, position) of the frame at t, rejected jumps included;
-        (strike time, speed) when a departure is confirmed.
+        (strike time, speed, rest spot) when a departure is confirmed.
 
         A departure is confirmed ``wait_s`` after the ball left at the earliest, so that a strike
         the impulse scan sees (it lags by its fit window) opens the shot first, at its exact time.
@@ -216,4 +216,4 @@ class CueDeparture:
             if miss <= far_m / 2 and self.near_t - wait_s <= t_back <= t1:
                 t_strike = t_back
         self.reset()
-        return t_strike, speed
+        return t_strike, speed, rest
