@@ -164,9 +164,7 @@ class EventEngine:
             if self._shot.is_same_stroke(imp.t_s, p.restrike_s):
                 self.restrikes_merged += 1
                 return []
-            out = self._close_shot(imp.t_s) if self._shot.open else []
-            self._shot.begin(imp.t_s)
-            return out + self._emit(EventType.SHOT, imp.t_s, (imp.label,), imp.xy_m, float(np.linalg.norm(imp.v_after)))
+            return self._open_shot(imp.t_s, imp.xy_m, float(np.linalg.norm(imp.v_after)))
         partners = collision_partners(imp, self._tracks, R, p)
         if partners:
             out = []
@@ -201,8 +199,13 @@ class EventEngine:
             return []
         t_strike, speed, spot = found
         self.departure_shots += 1
-        self._shot.begin(t_strike)
-        return self._emit(EventType.SHOT, t_strike, (p.cue_label,), spot, speed)
+        return self._open_shot(t_strike, spot, speed)
+
+    def _open_shot(self, t: float, xy: np.ndarray, speed: float) -> list[Event]:
+        """A strike at t: close the open shot (if any), open a new one and emit its ``shot``."""
+        out = self._close_shot(t) if self._shot.open else []
+        self._shot.begin(t)
+        return out + self._emit(EventType.SHOT, t, (self.params.cue_label,), xy, speed)
 
     def _update_pots(self, t: float, seen: set[str]) -> list[Event]:
         out: list[Event] = []
