@@ -65,7 +65,9 @@ class Pipeline:
             "jumps_ignored": self.engine.jumps_ignored,
             # pots of a name already potted in the open shot, ignored
             "repots_ignored": self.engine.repots_ignored,
-            # strikes within events.restrike_s of the open shot's, nothing hit between: same stroke
+            # pots of a name another track still showed on the table (events.pot_veto_seen)
+            "pots_vetoed": self.engine.pots_vetoed,
+            # strikes within events.restrike_s of the open shot's: the same stroke
             "restrikes_merged": self.engine.restrikes_merged,
             # shots seen only as the cue ball leaving its rest spot (events.departure_m)
             "departure_shots": self.engine.departure_shots,

@@ -148,6 +148,7 @@ class Daemon:
             "duplicates_dropped": pipe.get("duplicates_dropped", 0),
             "jumps_ignored": pipe.get("jumps_ignored", 0),
             "repots_ignored": pipe.get("repots_ignored", 0),
+            "pots_vetoed": pipe.get("pots_vetoed", 0),
             "restrikes_merged": pipe.get("restrikes_merged", 0),
             "departure_shots": pipe.get("departure_shots", 0),
             "events": self.events_count,

@@ -8,6 +8,7 @@ after their confirmation windows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import deque
@@ -66,6 +67,9 @@ class EventEngine:
         self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
         self.repots_ignored = 0  # pots of a name already potted in the same shot
         self.restrikes_merged = 0  # strikes taken as the open shot's own stroke (restrike_s)
+        self.pots_vetoed = 0
+        self._kicks: dict[str, tuple[float, np.ndarray]] = {}  # track id -> (time, dv) of a contact while unseen
+        self._renamed: dict[str, str] = {}  # track id -> name the engine knows better (a departed newcomer)
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
         self._departure = CueDeparture()
 
@@ -94,12 +98,13 @@ class EventEngine:
         cue_seen: list[tuple[str, np.ndarray]] = []
         for obj in frame.objects:
             xy = self.table.homography.to_table(np.array([obj.cx, obj.cy]))
-            if obj.label == self.params.cue_label:
+            label = self._renamed.get(obj.id, obj.label)
+            if label == self.params.cue_label:
                 cue_seen.append((obj.id, xy))  # rejected jumps too: a lost cue ball found far away
-            if self._jumped(obj.id, obj.label, t, xy):
+            if self._jumped(obj.id, label, t, xy):
                 self.jumps_ignored += 1
                 continue
-            self._observe(obj.id, obj.label, t, xy)
+            self._observe(obj.id, label, t, xy)
             seen.add(obj.id)
         out: list[Event] = []
         p, sigma = self.params, self.noise.sigma_m
@@ -169,6 +174,8 @@ class EventEngine:
         if partners:
             out = []
             for other, xy, vel in partners:
+                if other.last_t < imp.t_s:  # hit while unseen: where it goes next is known from this ball
+                    self._kicks[other.id] = (imp.t_s, -imp.dv)
                 rel = float(np.linalg.norm(vel - imp.v_before))
                 balls = _order(imp.label, other.label, p.cue_label)
                 out += self._emit(EventType.COLLISION, imp.t_s, balls, (imp.xy_m + xy) / 2, rel)
@@ -194,11 +201,20 @@ class EventEngine:
                     resting[tid] = fit.at(t)
         self._departure.rest_at(resting, t)
         dev_m = max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
+        for tid in seen:
+            tr = self._tracks[tid]
+            if tr.label != p.cue_label and len(tr) == 2:
+                ts, ps = tr.window(-np.inf, t)
+                self._departure.newcomer(tid, ((ts[0], ps[0]), (ts[1], ps[1])), p.departure_m, p.shot_min_speed_mps)
         found = self._departure.observe(t, cue_seen, dev_m, p.departure_m, 1.5 * p.window_s)
         if found is None:
             return []
-        t_strike, speed, spot = found
+        t_strike, speed, spot, newcomer = found
         self.departure_shots += 1
+        if newcomer is not None and newcomer in self._tracks:
+            # It is the cue ball under a wrong name: call it the cue ball from now on.
+            self._tracks[newcomer].label = p.cue_label
+            self._renamed[newcomer] = p.cue_label
         return self._open_shot(t_strike, spot, speed)
 
     def _open_shot(self, t: float, xy: np.ndarray, speed: float) -> list[Event]:
@@ -212,7 +228,7 @@ class EventEngine:
         for tid, tr in self._tracks.items():
             if tid in seen or tid in self._pending_pots:
                 continue
-            cand = pot_candidate(tr, t, self.table, self.params)
+            cand = pot_candidate(tr, t, self.table, self.params, self._kicks.get(tid))
             if cand is not None:
                 self._pending_pots[tid] = cand
         for tid, cand in list(self._pending_pots.items()):
@@ -220,6 +236,16 @@ class EventEngine:
                 del self._pending_pots[tid]
                 self._tracks.pop(tid, None)
                 self._scanners.pop(tid, None)
+                self._kicks.pop(tid, None)
+                renamed = self._renamed.pop(tid, None)
+                if renamed is not None:  # the departed cue ball: named by where it came from, not by a vote
+                    cand = dataclasses.replace(cand, label=renamed)
+                elif self.params.pot_veto_seen and any(
+                    o.label == cand.label and o.id not in self._pending_pots and o.last_t > cand.last_seen_s
+                    for o in self._tracks.values()
+                ):
+                    self.pots_vetoed += 1  # that ball is still on the table: the vanished track was a duplicate
+                    continue
                 out += self._emit_pot(cand)
         return out
 
@@ -250,6 +276,8 @@ class EventEngine:
 
     def _retire(self, t: float) -> None:
         for tid in [k for k, tr in self._tracks.items() if t - tr.last_t > self.params.retire_after_s]:
+            self._renamed.pop(tid, None)
+            self._kicks.pop(tid, None)
             del self._tracks[tid]
             del self._scanners[tid]
             self._pending_pots.pop(tid, None)

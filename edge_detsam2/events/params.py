@@ -62,6 +62,11 @@ class EventParams(BaseModel):
     )
     pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
     pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
+    pot_veto_seen: bool = Field(
+        True,
+        description="No pot of a name that another track of the same name is seen with after the vanishing: "
+        "that ball is still on the table, and the vanished track was a duplicate mask.",
+    )
     merge_s: float = Field(
         0.06, ge=0.0, description="Same event (type, balls, cushion) again within this time is one event (s)."
     )

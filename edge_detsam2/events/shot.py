@@ -137,6 +137,8 @@ class CueDeparture:
     MAX_EXCURSION_S = 0.5
     #: A rest position older than this (cue ball unseen at rest since) is forgotten (s).
     MAX_REST_AGE_S = 1.0
+    #: A newcomer must have left the spot at most this long before its first sighting (s).
+    MAX_LEAD_S = 0.25
     #: Cue-labelled track ids remembered while the ball rests (identity errors are few).
     MAX_KNOWN = 16
 
@@ -152,6 +154,7 @@ class CueDeparture:
         self.left_t: float | None = None  # when the first observation left the spot
         self.far: list[tuple[float, np.ndarray]] = []  # first and latest far sighting
         self.settled = 0
+        self.pending: tuple[float, float, str] | None = None  # newcomer's (strike time, speed, track id)
 
     def rest_at(self, resting: dict[str, np.ndarray], t: float) -> None:
         """Cue-labelled tracks at rest now (rest fits): keep watching the same one while it rests."""
@@ -167,15 +170,44 @@ class CueDeparture:
             if len(self.known) < self.MAX_KNOWN:
                 self.known.add(tid)
 
+    def newcomer(
+        self,
+        tid: str,
+        sightings: tuple[tuple[float, np.ndarray], tuple[float, np.ndarray]],
+        far_m: float,
+        min_mps: float,
+    ) -> None:
+        """A track of another name, born just now, whose first two sightings run straight back
+        to the resting cue ball's spot: the cue ball, struck, lost and re-found under a wrong
+        name (motion blur). Only a struck ball moves while everything rests, and a straight run
+        from the spot is what a struck cue ball does. Confirmed in ``observe`` after the wait."""
+        if self.rest_xy is None or self.pending is not None:
+            return
+        (t1, p1), (t2, p2) = sightings
+        if t2 <= t1 or float(np.linalg.norm(p1 - self.rest_xy)) < far_m:
+            return
+        v = (p2 - p1) / (t2 - t1)
+        speed = float(np.linalg.norm(v))
+        if speed < min_mps:
+            return
+        t_back = t1 + float(np.dot(self.rest_xy - p1, v)) / speed**2
+        miss = float(np.linalg.norm(p1 + v * (t_back - t1) - self.rest_xy))
+        if miss <= far_m / 2 and t1 - self.MAX_LEAD_S <= t_back <= t1:
+            self.pending = (t_back, speed, tid)
+
     def observe(
         self, t: float, seen: list[tuple[str, np.ndarray]], dev_m: float, far_m: float, wait_s: float
-    ) -> tuple[float, float, np.ndarray] | None:
+    ) -> tuple[float, float, np.ndarray, str | None] | None:
         """Cue-labelled (track id, position) of the frame at t, rejected jumps included;
-        (strike time, speed, rest spot) when a departure is confirmed.
+        (strike time, speed, rest spot, the newcomer's id or None) when a departure is confirmed.
 
         A departure is confirmed ``wait_s`` after the ball left at the earliest, so that a strike
         the impulse scan sees (it lags by its fit window) opens the shot first, at its exact time.
         """
+        if self.pending is not None and self.rest_xy is not None and t - self.pending[0] >= wait_s:
+            (t_strike, speed, tid), rest = self.pending, self.rest_xy
+            self.reset()
+            return t_strike, speed, rest, tid
         if self.rest_xy is None:
             self._remember(seen)
             return None
@@ -216,4 +248,4 @@ class CueDeparture:
             if miss <= far_m / 2 and self.near_t - wait_s <= t_back <= t1:
                 t_strike = t_back
         self.reset()
-        return t_strike, speed, rest
+        return t_strike, speed, rest, None

@@ -55,7 +55,12 @@ def test_end_to_end_events_match_jsonl_in_order(
     assert stats["frames"] > 300 and stats["events"] == len(written) and stats["rss_mb"] > 0
     assert stats["outbox_pending"] == 0 and stats["event_latency_ms"]["max"] is not None
     assert stats["duplicates_dropped"] == 0 and stats["jumps_ignored"] == 0  # exact tracks replayed
-    assert stats["repots_ignored"] == 0 and stats["restrikes_merged"] == 0 and stats["departure_shots"] == 0
+    assert (
+        stats["repots_ignored"] == 0
+        and stats["pots_vetoed"] == 0
+        and stats["restrikes_merged"] == 0
+        and stats["departure_shots"] == 0
+    )
 
 
 def test_broker_outage_loses_and_duplicates_nothing(

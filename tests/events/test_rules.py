@@ -270,10 +270,15 @@ def test_a_name_is_potted_once_per_shot() -> None:
     assert end.type is EventType.SHOT_END and end.summary is not None and end.summary.potted == ("ball_7",)
 
 
-@pytest.mark.parametrize("new_track", [True, False], ids=["found-as-new-track", "found-by-the-same-track"])
-def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool) -> None:
+@pytest.mark.parametrize(
+    ("new_track", "found_as"),
+    [(True, "cue_ball"), (False, "cue_ball"), (True, "ball_11")],
+    ids=["found-as-new-track", "found-by-the-same-track", "found-as-new-track-of-another-name"],
+)
+def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool, found_as: str) -> None:
     """At a 6-m/s stroke the tracker loses the cue ball (seen on rendered breaks): its mask
-    stays on the cue and hand for three frames, then the ball is found 0.8 m away, moving.
+    stays on the cue and hand for three frames, then the ball is found 0.8 m away, moving,
+    sometimes under another name (a motion-blurred white ball read as a stripe).
 
     The strike is never seen as an impulse from rest; the departure from the rest spot is,
     dated by projecting the sightings back to the spot."""
@@ -292,9 +297,7 @@ def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool) -> No
             TrackFrame(
                 fr.frame,
                 fr.t_s,
-                tuple(
-                    TrackedObject(moving_id, "cue_ball", o.cx, o.cy) if o.label == "moving" else o for o in fr.objects
-                ),
+                tuple(TrackedObject(moving_id, found_as, o.cx, o.cy) if o.label == "moving" else o for o in fr.objects),
             )
             for fr in track_frames(balls, cal, fps=30.0, t_end=3.0, hidden=hidden)
         ]
@@ -307,6 +310,83 @@ def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool) -> No
     assert events[0].speed_mps == pytest.approx(6.0, rel=0.05)
     plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(departure_m=0.0)).run(frames()))
     assert plain == []  # without it the stroke is never seen: no shot, no shot end
+
+
+def test_a_new_track_that_does_not_run_back_to_the_cue_ball_is_no_shot() -> None:
+    """A ball detected late, or a moving track of another name that did not come from the
+    resting cue ball's spot, is not the cue ball leaving: no shot while everything rests."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    balls = {
+        "cue_ball": path((0.0, 0.3, 0.6)),
+        "late": path((1.0, 1.8, 0.3), (1.3, 2.1, 0.45)),  # 1.1 m/s, nowhere near the cue ball's line
+    }
+    cal = calibration()
+    frames = [
+        TrackFrame(
+            fr.frame,
+            fr.t_s,
+            tuple(TrackedObject("7", "ball_11", o.cx, o.cy) if o.label == "late" else o for o in fr.objects),
+        )
+        for fr in track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"late": [(0.0, 1.1)]})
+    ]
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    assert all(e.type is not EventType.SHOT for e in events), [e.to_json() for e in events]
+    assert engine.departure_shots == 0
+
+
+def _kicked_into_the_middle_pocket() -> tuple[Any, dict[str, Any]]:
+    """The cue ball (2 m/s along y = 0.2) is lost a frame before it hits ball_1 at 45 degrees,
+    which sends it at (1, -1) m/s into the top middle pocket (x = 1.27) unseen."""
+    t_hit = 1.3
+    contact = np.array([1.07, 0.2])
+    n = np.array([1.0, 1.0]) / math.sqrt(2.0)
+    b1 = contact + D * n
+    balls = {
+        "cue_ball": path((1.0, 1.07 - 0.6, 0.2), (t_hit, *contact), (t_hit + 0.3, 1.37, -0.1)),
+        "ball_1": path((t_hit, *b1), (t_hit + 0.4, *(b1 + 0.4 * np.array([1.0, 1.0])))),
+    }
+    return t_hit, {"balls": balls, "hidden": {"cue_ball": [(t_hit - 0.02, 99.0)]}}
+
+
+def test_a_ball_knocked_into_a_pocket_while_unseen_is_potted() -> None:
+    """The lost ball's path bends where the other ball's impulse says it was hit (equal
+    masses: it gained what the other lost), and that path ends in a pocket."""
+    t_hit, sc = _kicked_into_the_middle_pocket()
+    cal = calibration()
+    frames = track_frames(sc["balls"], cal, fps=30.0, t_end=3.0, hidden=sc["hidden"])
+    events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
+    kinds = [(e.type, e.balls) for e in events]
+    assert (EventType.COLLISION, ("cue_ball", "ball_1")) in kinds, [e.to_json() for e in events]
+    pots = [e for e in events if e.type is EventType.POT]
+    assert [(e.balls, e.pocket) for e in pots] == [(("cue_ball",), "top_middle")], [e.to_json() for e in events]
+    assert t_hit < pots[0].t_s < t_hit + 0.25
+
+
+def test_no_pot_of_a_name_that_is_still_on_the_table() -> None:
+    """Two tracks read as ball_3 (an identity error); one vanishes at a pocket while the other
+    is still seen: ball_3 is on the table, so the vanished track was the duplicate."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    balls = {
+        "dup": path((1.0, 0.3, 0.3), (1.3, 0.0, 0.0)),  # rolls into the top-left pocket
+        "ball_3": path((0.0, 1.5, 0.6)),
+    }
+    cal = calibration()
+    frames = [
+        TrackFrame(
+            fr.frame,
+            fr.t_s,
+            tuple(TrackedObject("9", "ball_3", o.cx, o.cy) if o.label == "dup" else o for o in fr.objects),
+        )
+        for fr in track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"dup": [(1.25, 99.0)]})
+    ]
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    assert not any(e.type is EventType.POT for e in engine.run(frames))
+    assert engine.pots_vetoed == 1
+    trusting = EventEngine(TableGeometry.from_calibration(cal), EventParams(pot_veto_seen=False))
+    assert [e.balls for e in trusting.run(frames) if e.type is EventType.POT] == [("ball_3",)]
 
 
 def test_two_tracks_of_one_name_never_collide() -> None:
