@@ -67,7 +67,7 @@ class EventEngine:
         self.jumps_ignored = 0  # observations rejected as tracker jumps (max_speed_mps)
         self.repots_ignored = 0  # pots of a name already potted in the same shot
         self.restrikes_merged = 0  # strikes taken as the open shot's own stroke (restrike_s)
-        self.pots_vetoed = 0
+        self.pots_vetoed = 0  # pots of a name another track still showed on the table (pot_veto_seen)
         self._kicks: dict[str, tuple[float, np.ndarray]] = {}  # track id -> (time, dv) of a contact while unseen
         self._renamed: dict[str, str] = {}  # track id -> name the engine knows better (a departed newcomer)
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)

@@ -270,6 +270,19 @@ def test_a_name_is_potted_once_per_shot() -> None:
     assert end.type is EventType.SHOT_END and end.summary is not None and end.summary.potted == ("ball_7",)
 
 
+def _posing(frames: list[Any], label: str, tid: str, name: str) -> list[Any]:
+    """``frames`` with the ball ``label`` reported as track ``tid`` named ``name`` (a tracker's
+    new track, or an identity error)."""
+    from edge_detsam2.tracks import TrackedObject, TrackFrame
+
+    return [
+        TrackFrame(
+            fr.frame, fr.t_s, tuple(TrackedObject(tid, name, o.cx, o.cy) if o.label == label else o for o in fr.objects)
+        )
+        for fr in frames
+    ]
+
+
 @pytest.mark.parametrize(
     ("new_track", "found_as"),
     [(True, "cue_ball"), (False, "cue_ball"), (True, "ball_11")],
@@ -282,54 +295,36 @@ def test_a_cue_ball_lost_at_a_fast_stroke_is_still_a_shot(new_track: bool, found
 
     The strike is never seen as an impulse from rest; the departure from the rest spot is,
     dated by projecting the sightings back to the spot."""
-    from edge_detsam2.tracks import TrackedObject, TrackFrame
-
     balls = {
         "cue_ball": path((0.0, 0.3, 0.6)),  # the mask left behind on the cue and hand
         "moving": path((1.0, 0.3, 0.6), (1.3, 2.1, 0.6), (1.6, 2.3, 0.6)),  # the ball itself
     }
     cal = calibration()
     hidden = {"cue_ball": [(1.11, 99.0)], "moving": [(0.0, 1.12)]}
-    moving_id = "5" if new_track else "0"
-
-    def frames() -> list[TrackFrame]:
-        return [
-            TrackFrame(
-                fr.frame,
-                fr.t_s,
-                tuple(TrackedObject(moving_id, found_as, o.cx, o.cy) if o.label == "moving" else o for o in fr.objects),
-            )
-            for fr in track_frames(balls, cal, fps=30.0, t_end=3.0, hidden=hidden)
-        ]
-
+    frames = _posing(
+        track_frames(balls, cal, fps=30.0, t_end=3.0, hidden=hidden), "moving", "5" if new_track else "0", found_as
+    )
     engine = EventEngine(TableGeometry.from_calibration(cal))
-    events = list(engine.run(frames()))
+    events = list(engine.run(frames))
     assert [e.type for e in events] == [EventType.SHOT, EventType.SHOT_END], [e.to_json() for e in events]
     assert engine.departure_shots == 1
     assert events[0].t_s == pytest.approx(1.0, abs=0.02)
     assert events[0].speed_mps == pytest.approx(6.0, rel=0.05)
-    plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(departure_m=0.0)).run(frames()))
+    plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(departure_m=0.0)).run(frames))
     assert plain == []  # without it the stroke is never seen: no shot, no shot end
 
 
 def test_a_new_track_that_does_not_run_back_to_the_cue_ball_is_no_shot() -> None:
     """A ball detected late, or a moving track of another name that did not come from the
     resting cue ball's spot, is not the cue ball leaving: no shot while everything rests."""
-    from edge_detsam2.tracks import TrackedObject, TrackFrame
-
     balls = {
         "cue_ball": path((0.0, 0.3, 0.6)),
         "late": path((1.0, 1.8, 0.3), (1.3, 2.1, 0.45)),  # 1.1 m/s, nowhere near the cue ball's line
     }
     cal = calibration()
-    frames = [
-        TrackFrame(
-            fr.frame,
-            fr.t_s,
-            tuple(TrackedObject("7", "ball_11", o.cx, o.cy) if o.label == "late" else o for o in fr.objects),
-        )
-        for fr in track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"late": [(0.0, 1.1)]})
-    ]
+    frames = _posing(
+        track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"late": [(0.0, 1.1)]}), "late", "7", "ball_11"
+    )
     engine = EventEngine(TableGeometry.from_calibration(cal))
     events = list(engine.run(frames))
     assert all(e.type is not EventType.SHOT for e in events), [e.to_json() for e in events]
@@ -367,21 +362,14 @@ def test_a_ball_knocked_into_a_pocket_while_unseen_is_potted() -> None:
 def test_no_pot_of_a_name_that_is_still_on_the_table() -> None:
     """Two tracks read as ball_3 (an identity error); one vanishes at a pocket while the other
     is still seen: ball_3 is on the table, so the vanished track was the duplicate."""
-    from edge_detsam2.tracks import TrackedObject, TrackFrame
-
     balls = {
         "dup": path((1.0, 0.3, 0.3), (1.3, 0.0, 0.0)),  # rolls into the top-left pocket
         "ball_3": path((0.0, 1.5, 0.6)),
     }
     cal = calibration()
-    frames = [
-        TrackFrame(
-            fr.frame,
-            fr.t_s,
-            tuple(TrackedObject("9", "ball_3", o.cx, o.cy) if o.label == "dup" else o for o in fr.objects),
-        )
-        for fr in track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"dup": [(1.25, 99.0)]})
-    ]
+    frames = _posing(
+        track_frames(balls, cal, fps=30.0, t_end=2.5, hidden={"dup": [(1.25, 99.0)]}), "dup", "9", "ball_3"
+    )
     engine = EventEngine(TableGeometry.from_calibration(cal))
     assert not any(e.type is EventType.POT for e in engine.run(frames))
     assert engine.pots_vetoed == 1
