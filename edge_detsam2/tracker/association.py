@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+#: Among overlapping candidates the detection's own name counts as this much extra IoU (and
+#: as this fraction of ``max_distance`` in pass 2): enough for a true ball over a left-behind
+#: mask, not enough for one misread detection to pull a mask off a ball it covers well.
+NAME_BONUS = 0.5
+
 
 def box_iou(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
@@ -28,23 +33,30 @@ def associate(
     *,
     min_iou: float,
     max_distance: float,
+    names: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> list[tuple[int, int, float]]:
     """Greedy one-to-one matches (detection index, track index, IoU) of the same class.
 
     Pass 1 matches by IoU >= ``min_iou``; pass 2 matches the leftovers of a class by centre
     distance within ``max_distance`` box sizes (fast balls move more than their size per
-    frame, so their boxes need not overlap).
+    frame, so their boxes need not overlap). ``names`` (detection names, track names), when
+    given, weigh in among the candidates of each pass (``NAME_BONUS``): a detection over two masks — a ball
+    and a mask SAM2 left beside it when its own ball escaped — goes to the one of its name.
     """
     same = np.array([[d == t for t in trk_labels] for d in det_labels], dtype=bool).reshape(
         len(det_labels), len(trk_labels)
     )
+    named = np.zeros(same.shape)
+    if names is not None:
+        named = np.array([[d == t for t in names[1]] for d in names[0]], dtype=float).reshape(same.shape)
     iou = np.where(same, box_iou(det_boxes, trk_boxes), -1.0)
+    rank = np.where(iou >= min_iou, iou + NAME_BONUS * named, -1.0)
     matches: list[tuple[int, int, float]] = []
     used_d: set[int] = set()
     used_t: set[int] = set()
-    for flat in np.argsort(-iou, axis=None):
+    for flat in np.argsort(-rank, axis=None, kind="stable"):
         d, t = np.unravel_index(flat, iou.shape)
-        if iou[d, t] < min_iou:
+        if rank[d, t] < min_iou:
             break
         if d not in used_d and t not in used_t:
             matches.append((int(d), int(t), float(iou[d, t])))
@@ -55,10 +67,10 @@ def associate(
         tc = (trk_boxes[:, :2] + trk_boxes[:, 2:]) / 2
         size = np.maximum(det_boxes[:, 2] - det_boxes[:, 0], det_boxes[:, 3] - det_boxes[:, 1])
         dist = np.linalg.norm(dc[:, None] - tc[None], axis=2) / np.maximum(size[:, None], 1e-9)
-        dist = np.where(same, dist, np.inf)
-        for flat in np.argsort(dist, axis=None):
+        dist = np.where(same & (dist <= max_distance), dist - NAME_BONUS * max_distance * named, np.inf)
+        for flat in np.argsort(dist, axis=None, kind="stable"):
             d, t = np.unravel_index(flat, dist.shape)
-            if dist[d, t] > max_distance:
+            if not np.isfinite(dist[d, t]):
                 break
             if d not in used_d and t not in used_t:
                 matches.append((int(d), int(t), float(iou[d, t]) if iou[d, t] > 0 else 0.0))

@@ -44,6 +44,13 @@ class TrackerParams(BaseModel):
     reanchor_iou: float = Field(
         0.5, ge=0.0, le=1.0, description="A matched object whose mask box overlaps its detection less is re-prompted."
     )
+    shadow_reach: float = Field(
+        12.0,
+        ge=0.0,
+        description="A detection with no free track of its name goes to a free track whose mask sits on another "
+        "detected ball (SAM2 lost a fast ball there) within this many box sizes, before it starts a new object; "
+        "0: never.",
+    )
     absent_s: float = Field(
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )

@@ -116,7 +116,13 @@ class Tracker:
         labels_for_match = balls.labels if p.match_classes else ("ball",) * len(balls)
         trk_for_match = trk_labels if p.match_classes else ("ball",) * len(trk_labels)
         matches = associate(
-            balls.boxes, labels_for_match, trk_boxes, trk_for_match, min_iou=p.match_iou, max_distance=p.match_distance
+            balls.boxes,
+            labels_for_match,
+            trk_boxes,
+            trk_for_match,
+            min_iou=p.match_iou,
+            max_distance=p.match_distance,
+            names=(balls.labels, trk_labels),
         )
         matched = {d for d, _, _ in matches}
         for d, t, iou in matches:
@@ -132,11 +138,20 @@ class Tracker:
             [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids] if last else []
         )
         spare = [(trk_ids[t], trk_labels[t], trk_boxes[t]) for t in sorted(free)] + lost
+        shadows = _shadows(spare, balls.boxes[sorted(matched)]) if p.shadow_reach > 0 else []
         tracked = set(self.session.object_ids)
         for d in np.argsort(-balls.scores):
             if d in matched or balls.scores[d] < p.new_object_confidence:
                 continue
             candidates = [c for c in spare if c[1] == balls.labels[d]]
+            if not candidates:
+                # No free track of its name: a track whose mask was left behind on another ball
+                # (SAM2 lost a fast ball there) takes it, nearest first, before a new object starts.
+                candidates = [
+                    c
+                    for c in shadows
+                    if c in spare and _distance(c[2], balls.boxes[d]) <= p.shadow_reach * _size(balls.boxes[d])
+                ]
             if candidates:
                 obj = min(candidates, key=lambda c: _distance(c[2], balls.boxes[d]))
                 spare.remove(obj)
@@ -216,6 +231,21 @@ def _split_duplicates(
         return trk_ids, trk_boxes, trk_labels, dups
     ok = [i for i, o in enumerate(trk_ids) if o not in dups]
     return tuple(trk_ids[i] for i in ok), trk_boxes[ok], tuple(trk_labels[i] for i in ok), dups
+
+
+def _size(box: NDArray[np.float64]) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1]))
+
+
+def _shadows(
+    spare: list[tuple[int, str, NDArray[np.float64] | None]], matched_boxes: NDArray[np.float64]
+) -> list[tuple[int, str, NDArray[np.float64] | None]]:
+    """Free tracks whose mask sits within one ball of a detection another track took.
+
+    A ball the detector missed has no detection near it; a mask SAM2 left behind when its
+    fast ball escaped has one: the neighbour it now shadows.
+    """
+    return [c for c in spare if c[2] is not None and any(_distance(c[2], b) <= _size(b) for b in matched_boxes)]
 
 
 def _distance(a: NDArray[np.float64] | None, b: NDArray[np.float64]) -> float:

@@ -180,3 +180,72 @@ def test_a_second_mask_on_one_ball_moves_to_its_own_ball_or_is_dropped(
     else:  # no detection of its own: the shadow is dropped, not left as a second cue ball
         assert tracker.duplicates_dropped == 1 and set(seen) == {"cue_ball"}
         assert tracker.session.object_ids == (ids["cue_ball"],)
+
+
+class MisreadDetector(ScriptedDetector):
+    """Exact boxes of ``shown`` labels; from frame 2 on, ``misread``'s box comes back named ``ball_7``."""
+
+    def __init__(self, tracks: list, shown: tuple[str, ...], misread: str) -> None:
+        super().__init__(tracks, dict.fromkeys(shown, 0))
+        self.misread = misread
+
+    def detect(self, frame_rgb: np.ndarray) -> Detections:
+        i = self.calls
+        dets = super().detect(frame_rgb)
+        if i < 2:
+            return dets
+        labels = tuple("ball_7" if lb == self.misread else lb for lb in dets.labels)
+        return Detections(dets.boxes, dets.scores, labels)
+
+
+@pytest.mark.parametrize("reach", [40.0, 0.0])
+def test_a_mask_left_on_another_ball_takes_its_ball_back_under_a_misread_name(
+    checkpoint: Path, clip: tuple, reach: float
+) -> None:
+    """SAM2 loses a fast ball and its mask stays on a neighbour; the detector finds the ball again
+    but, blurred, reads another number. The left-behind object takes it (shadow_reach) rather
+    than a new object starting beside a ghost."""
+    _, frames, tracks = clip
+    det = MisreadDetector(tracks, ("cue_ball", "ball_1"), misread="ball_1")
+    # Every detection re-prompts, so each frame's masks are the prompts' ellipses (random weights).
+    params = TrackerParams(detect_interval=1, shadow_reach=reach, reprompt_every_detection=True)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params)
+    out = tracker.step(at(0, frames[0]))
+    ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
+    x1, y1, x2, y2 = next(o.bbox for o in tracks[1].objects if o.label == "cue_ball")
+    beside = np.array([x1, y1, x2, y2]) + [0.6 * (x2 - x1), 0, 0.6 * (x2 - x1), 0]  # overlaps, not a duplicate
+    tracker.session.add_box(ids["ball_1"], beside, as_mask=True)
+    det.since = {"cue_ball": 0}  # frame 1: ball_1 not detected, its mask lies beside the cue ball
+    tracker.step(at(1, frames[1]))
+    det.since = {"cue_ball": 0, "ball_1": 0}
+    tf = to_track_frame(tracker.step(at(2, frames[2])), 2, 2 / 30)
+    truth = next(o for o in tracks[2].objects if o.label == "ball_1")
+    near = [o for o in tf.objects if np.hypot(o.cx - truth.cx, o.cy - truth.cy) < 1.5]
+    assert len(near) == 1
+    if reach:
+        assert (int(near[0].id), near[0].label) == (ids["ball_1"], "ball_1")  # one misread never renames
+        assert len(tracker.session.object_ids) == 2
+    else:  # without the rule: a new object beside the ghost
+        assert int(near[0].id) not in ids.values() and len(tracker.session.object_ids) == 3
+
+
+def test_a_ball_the_detector_missed_is_not_moved_to_another_detection(checkpoint: Path, clip: tuple) -> None:
+    """A free object with no detection near it is a ball the detector missed, not a left-behind mask."""
+    _, frames, tracks = clip
+    ball_1 = next(o for o in tracks[0].objects if o.label == "ball_1")
+    far = max(
+        (o for o in tracks[0].objects if o.label.startswith("ball_")),
+        key=lambda o: np.hypot(o.cx - ball_1.cx, o.cy - ball_1.cy),
+    )
+    det = MisreadDetector(tracks, ("cue_ball", "ball_1"), misread=far.label)
+    tracker = Tracker(
+        StreamingSession(load_model(checkpoint)),
+        det,
+        TrackerParams(detect_interval=1, shadow_reach=1e3, reprompt_every_detection=True),
+    )
+    out = tracker.step(at(0, frames[0]))
+    ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
+    det.since = {"cue_ball": 0, far.label: 2}  # ball_1 missed from frame 1 on; the far ball appears, misread
+    tracker.step(at(1, frames[1]))
+    tracker.step(at(2, frames[2]))
+    assert ids["ball_1"] in tracker.session.object_ids and len(tracker.session.object_ids) == 3
