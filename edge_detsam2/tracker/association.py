@@ -11,6 +11,11 @@ from numpy.typing import NDArray
 NAME_BONUS = 0.5
 
 
+def box_sizes(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The longer side of each (N, 4) xyxy box: a ball's size, the unit of match distances."""
+    return np.asarray(np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]), dtype=np.float64)
+
+
 def box_iou(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
     if len(a) == 0 or len(b) == 0:
@@ -65,7 +70,7 @@ def associate(
     if len(det_boxes) and len(trk_boxes):
         dc = (det_boxes[:, :2] + det_boxes[:, 2:]) / 2
         tc = (trk_boxes[:, :2] + trk_boxes[:, 2:]) / 2
-        size = np.maximum(det_boxes[:, 2] - det_boxes[:, 0], det_boxes[:, 3] - det_boxes[:, 1])
+        size = box_sizes(det_boxes)
         dist = np.linalg.norm(dc[:, None] - tc[None], axis=2) / np.maximum(size[:, None], 1e-9)
         dist = np.where(same & (dist <= max_distance), dist - NAME_BONUS * max_distance * named, np.inf)
         for flat in np.argsort(dist, axis=None, kind="stable"):

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from edge_detsam2.detector.types import Detections
 from edge_detsam2.frame import Frame
-from edge_detsam2.tracker.association import associate, box_iou
+from edge_detsam2.tracker.association import associate, box_iou, box_sizes
 from edge_detsam2.tracker.identity import IdentityVotes, evidence_of
 from edge_detsam2.tracker.params import TrackerParams
 from edge_detsam2.tracker.session import TrackedMasks, TrackingSession
@@ -234,7 +234,7 @@ def _split_duplicates(
 
 
 def _size(box: NDArray[np.float64]) -> float:
-    return float(max(box[2] - box[0], box[3] - box[1]))
+    return float(box_sizes(box))
 
 
 def _shadows(
