@@ -46,6 +46,19 @@ class IdentityVotes:
             free = {lb: w for lb, w in tally.items() if lb not in held} or tally
             self.labels[obj_id] = max(free, key=free.__getitem__)
 
+    def swap(self, a: int, b: int) -> None:
+        """Exchange two tracks' tallies and labels (their masks swapped balls); counted as two renames."""
+        va, vb = self._votes.get(a, defaultdict(float)), self._votes.get(b, defaultdict(float))
+        self._votes[a], self._votes[b] = vb, va
+        la, lb = self.labels.get(a), self.labels.get(b)
+        logger.info("tracks %d and %d swapped names (%s <-> %s)", a, b, la, lb)
+        for obj_id, label in ((a, lb), (b, la)):
+            if label is None:
+                self.labels.pop(obj_id, None)
+            else:
+                self.labels[obj_id] = label
+        self.changes += 2
+
     def forget(self, obj_id: int) -> None:
         self._votes.pop(obj_id, None)
         self.labels.pop(obj_id, None)

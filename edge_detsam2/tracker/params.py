@@ -23,6 +23,14 @@ class TrackerParams(BaseModel):
         2, ge=-1, description="Run the detector every N frames; -1: never (preload bank only)."
     )
     detect_confidence: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are ignored.")
+    confirm_confidence: float | None = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="A weaker detection (down to this score) within one ball of a detected pocket still confirms "
+        "the free object whose mask it overlaps by match_iou (a ball on a pocket's rim scores low; ByteTrack's "
+        "second pass): it keeps the object in the outputs, never prompts, names or starts one; null: off.",
+    )
     new_object_confidence: float = Field(
         0.4, ge=0.0, le=1.0, description="An unmatched detection needs this score to start a new object."
     )
@@ -76,6 +84,14 @@ class TrackerParams(BaseModel):
     )
     identity_switch_margin: float = Field(
         1.5, ge=0.0, description="A track is renamed only when another identity leads its vote by this much."
+    )
+    swap_confidence: float | None = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Two objects within a few balls of each other whose matched detections each name the other (at "
+        "least this sure) swap names at once: SAM2 swapped their masks where the balls passed close. null: leave "
+        "it to the vote.",
     )
     identity_decay: float = Field(
         0.85,

@@ -38,6 +38,10 @@ class TrackerOutput:
     detect_ms: float = 0.0  # time the detector took on this frame (0 when it did not run)
 
 
+#: Two objects whose detections name each other swap names only within this many ball sizes.
+SWAP_REACH = 3.0
+
+
 class Tracker:
     """Detector-prompted streaming SAM2 for one camera.
 
@@ -95,6 +99,7 @@ class Tracker:
     def _prompt(self, dets: Detections) -> None:
         p = self.params
         keep = np.array([lb not in p.skip_classes for lb in dets.labels], dtype=bool)
+        weak = dets.select(keep & (dets.scores < p.detect_confidence))
         dets = dets.select(keep & (dets.scores >= p.detect_confidence))
         static = np.array([lb in p.static_classes for lb in dets.labels], dtype=bool)
         if static.any():
@@ -125,6 +130,7 @@ class Tracker:
             names=(balls.labels, trk_labels),
         )
         matched = {d for d, _, _ in matches}
+        self._swap_crossed(matches, balls, trk_ids)
         for d, t, iou in matches:
             self._vote(trk_ids[t], balls, d)
             if iou < p.reanchor_iou or p.reprompt_every_detection:
@@ -133,6 +139,7 @@ class Tracker:
         # a fast ball's box may be far from its last mask, or the mask may be lost. Only
         # detections left over after that start new objects (several instances of a class).
         free = {t for t in range(len(trk_ids))} - {t for _, t, _ in matches}
+        free -= self._confirm_weak(weak, balls, trk_ids, trk_boxes, free)
         # Lost objects (empty mask) and duplicates (a second mask on a ball another object holds).
         lost = (
             [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids] if last else []
@@ -170,6 +177,72 @@ class Tracker:
                 self.duplicates_dropped += 1
         for obj_id, label in self.votes.decide().items():
             self.session.set_label(obj_id, label)
+
+    def _swap_crossed(self, matches: list[tuple[int, int, float]], balls: Detections, trk_ids: tuple[int, ...]) -> None:
+        """Swap the names of two objects whose masks swapped balls (the balls passed close).
+
+        Each object's detection names the other one, surely (``swap_confidence``), and the two
+        are within ``SWAP_REACH`` balls: a crossing. The vote would rename both only after a few
+        detections, and meanwhile a ball dropping into a pocket leaves under the other's name.
+        """
+        p = self.params
+        if p.swap_confidence is None or len(matches) < 2:
+            return
+        labels = dict(self.votes.labels)  # before any swap
+        claims: dict[int, tuple[str, int]] = {}  # object -> (name its detection gives, detection)
+        for d, t, _ in matches:
+            obj, name = trk_ids[t], balls.labels[d]
+            if labels.get(obj, name) != name and _sureness(balls, d) >= p.swap_confidence:
+                claims[obj] = (name, d)
+        holder = {labels[o]: o for o in claims}
+        for a, (name, d) in claims.items():
+            b = holder.get(name)
+            if b is None or a > b or claims[b][0] != labels[a]:
+                continue
+            if _distance(balls.boxes[d], balls.boxes[claims[b][1]]) > SWAP_REACH * _size(balls.boxes[d]):
+                continue
+            self.votes.swap(a, b)
+            self.session.set_label(a, labels[b])
+            self.session.set_label(b, labels[a])
+
+    def _confirm_weak(
+        self,
+        weak: Detections,
+        balls: Detections,
+        trk_ids: tuple[int, ...],
+        trk_boxes: NDArray[np.float64],
+        free: set[int],
+    ) -> set[int]:
+        """Free objects a detection below ``detect_confidence`` confirms (ByteTrack's second pass).
+
+        A ball on a pocket's rim scores low; the object whose mask box it overlaps by
+        ``match_iou`` is still that ball, and leaving it out of the outputs would read as a pot.
+        Only weak boxes within one ball of a detected pocket count, and none on a ball a
+        confident detection covers. Confirms only: no prompt, no vote, no new object.
+        """
+        p = self.params
+        if p.confirm_confidence is None or not free or len(weak) == 0:
+            return set()
+        weak = weak.select(
+            (weak.scores >= p.confirm_confidence) & np.array([lb not in p.static_classes for lb in weak.labels])
+        )
+        if len(balls):
+            weak = weak.select(box_iou(weak.boxes, balls.boxes).max(axis=1, initial=0.0) < p.match_iou)
+        # Only beside a pocket: elsewhere (a break's cluster) a weak box over a mask left behind
+        # on a ball would keep that ghost in the outputs.
+        weak = weak.select(_beside(weak.boxes, self._static.boxes))
+        order = sorted(free)
+        matches = associate(
+            weak.boxes,
+            ("ball",) * len(weak),
+            trk_boxes[order],
+            ("ball",) * len(order),
+            min_iou=p.match_iou,
+            max_distance=0.0,
+        )
+        for _, t, _ in matches:
+            self._confirmed[trk_ids[order[t]]] = self._t
+        return {order[t] for _, t, _ in matches}
 
     def _vote(self, obj_id: int, dets: Detections, d: int) -> None:
         self._confirmed[obj_id] = self._t
@@ -231,6 +304,23 @@ def _split_duplicates(
         return trk_ids, trk_boxes, trk_labels, dups
     ok = [i for i, o in enumerate(trk_ids) if o not in dups]
     return tuple(trk_ids[i] for i in ok), trk_boxes[ok], tuple(trk_labels[i] for i in ok), dups
+
+
+def _beside(boxes: NDArray[np.float64], pockets: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which boxes, grown by their own size on every side, touch one of ``pockets``."""
+    if len(boxes) == 0 or len(pockets) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    grow = box_sizes(boxes)[:, None] * np.array([-1.0, -1.0, 1.0, 1.0])
+    return np.asarray(box_iou(boxes + grow, pockets).max(axis=1) > 0, dtype=bool)
+
+
+def _sureness(dets: Detections, d: int) -> float:
+    """How sure detection ``d`` is of its name: the identity classifier's probability, else its score."""
+    if dets.identity is not None and dets.labels[d] in dets.identity_names:
+        row = dets.identity[d]
+        if float(row.sum()) > 0:
+            return float(row[dets.identity_names.index(dets.labels[d])])
+    return float(dets.scores[d])
 
 
 def _size(box: NDArray[np.float64]) -> float:
