@@ -315,12 +315,9 @@ def _beside(boxes: NDArray[np.float64], pockets: NDArray[np.float64]) -> NDArray
 
 
 def _sureness(dets: Detections, d: int) -> float:
-    """How sure detection ``d`` is of its name: the identity classifier's probability, else its score."""
-    if dets.identity is not None and dets.labels[d] in dets.identity_names:
-        row = dets.identity[d]
-        if float(row.sum()) > 0:
-            return float(row[dets.identity_names.index(dets.labels[d])])
-    return float(dets.scores[d])
+    """How sure detection ``d`` is of its name: its own vote for that name (``evidence_of``)."""
+    probs = None if dets.identity is None else dets.identity[d]
+    return evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names).get(dets.labels[d], 0.0)
 
 
 def _size(box: NDArray[np.float64]) -> float:
