@@ -71,6 +71,8 @@ class Pipeline:
             "restrikes_merged": self.engine.restrikes_merged,
             # shots seen only as the cue ball leaving its rest spot (events.departure_m)
             "departure_shots": self.engine.departure_shots,
+            # shots of a ball struck while no track was named the cue ball (events.strike_names_cue)
+            "strikes_named_cue": self.engine.strikes_named_cue,
         }
 
 

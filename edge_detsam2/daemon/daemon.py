@@ -151,6 +151,7 @@ class Daemon:
             "pots_vetoed": pipe.get("pots_vetoed", 0),
             "restrikes_merged": pipe.get("restrikes_merged", 0),
             "departure_shots": pipe.get("departure_shots", 0),
+            "strikes_named_cue": pipe.get("strikes_named_cue", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,

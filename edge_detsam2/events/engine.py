@@ -22,7 +22,7 @@ from edge_detsam2.events.impulses import Impulse, ImpulseScanner
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.pot import PotCandidate, pot_candidate
 from edge_detsam2.events.rebound import rebound_cushion
-from edge_detsam2.events.shot import CueDeparture, ShotState, all_at_rest, is_moving, is_strike
+from edge_detsam2.events.shot import CueDeparture, ShotState, all_at_rest, back_project, is_moving, is_strike
 from edge_detsam2.events.types import Event, EventType, utc_iso
 from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.table import TableGeometry
@@ -30,6 +30,9 @@ from edge_detsam2.kinematics import BallTrack, NoiseEstimate
 from edge_detsam2.tracks import TrackFrame
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# A vanished track whose last this many sightings another track, still seen, sat on (within
+# a ball radius) was a second mask on that ball: its vanishing is no pot (pot_veto_seen).
+TWIN_SIGHTINGS = 3
 
 
 def new_ulid(now_s: float | None = None) -> str:
@@ -71,6 +74,7 @@ class EventEngine:
         self._kicks: dict[str, tuple[float, np.ndarray]] = {}  # track id -> (time, dv) of a contact while unseen
         self._renamed: dict[str, str] = {}  # track id -> name the engine knows better (a departed newcomer)
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
+        self.strikes_named_cue = 0  # shots of a ball struck while no track was named the cue ball (strike_names_cue)
         self._departure = CueDeparture()
 
     @classmethod
@@ -116,6 +120,7 @@ class EventEngine:
             for imp in scanner.scan(track, t, p.window_s, p.impulse_min_mps, noise, p.significance):
                 out += self._classify(imp)
         out += self._watch_departure(t, cue_seen, seen)
+        out += self._watch_unnamed_cue(t, seen)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
         self._retire(t)
@@ -186,6 +191,72 @@ class EventEngine:
             return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
         return []
 
+    def _no_cue_named(self, t_rest: float) -> bool:
+        """``strike_names_cue`` applies: no shot is open and no track seen by ``t_rest`` (while
+        the struck ball still rested) is named the cue ball; one born since is the struck ball
+        re-found."""
+        p = self.params
+        return (
+            p.strike_names_cue
+            and not self._shot.open
+            and all(tr.label != p.cue_label or tr.times()[0] > t_rest for tr in self._tracks.values())
+        )
+
+    def _watch_unnamed_cue(self, t: float, seen: set[str]) -> list[Event]:
+        """No track is named the cue ball, no shot is open, and a ball that rested is seen far
+        from its spot in its last two sightings (a hard stroke the impulse scan cannot see: the
+        ball was lost for frames): it is the cue ball, struck. Dated as ``departure_m`` dates a
+        cue ball's departure."""
+        p = self.params
+        if p.departure_m <= 0 or not p.strike_names_cue or self._shot.open:
+            return []
+        dev_m = self._at_spot_m()
+        found: list[tuple[float, str, np.ndarray, float]] = []
+        for tid in sorted(seen):
+            tr = self._tracks[tid]
+            ts, ps = tr.window(t - p.history_s, t)
+            if len(ts) < 7 or ts[-1] != t:
+                continue
+            t_rest = ts[-3]
+            if tr.label == p.cue_label or not self._no_cue_named(t_rest):
+                continue
+            rest = (ts >= t_rest - p.rest_window_s) & (ts <= t_rest)
+            rest_ts, rest_ps = ts[rest], ps[rest]
+            spot = np.median(rest_ps, axis=0)  # robust to the mask lingering on the cue tip at the end
+            away = np.flatnonzero(np.linalg.norm(rest_ps - spot, axis=1) > dev_m)
+            i = int(away[0]) if len(away) else len(rest_ts)  # sightings before i: at rest on the spot
+            if i < 5:
+                continue  # it did not rest there
+            (t1, p1), (t2, p2) = (ts[-2], ps[-2]), (ts[-1], ps[-1])
+            if min(float(np.linalg.norm(p1 - spot)), float(np.linalg.norm(p2 - spot))) < p.departure_m:
+                continue
+            v = (p2 - p1) / (t2 - t1)
+            speed = float(np.linalg.norm(v))
+            if speed < p.shot_min_speed_mps:
+                continue
+            # It left where its sightings stopped being at the spot (the mask may linger on the
+            # cue tip for frames), unless the far sightings run straight back to the spot.
+            t_strike = (rest_ts[i - 1] + (rest_ts[i] if i < len(rest_ts) else t1)) / 2
+            t_back, miss = back_project(spot, t1, p1, v)
+            if miss <= p.departure_m / 2 and t_rest - 1.5 * p.window_s <= t_back <= t1:
+                t_strike = t_back
+            found.append((t_strike, tid, spot, speed))
+        if not found:
+            return []
+        t_strike, tid, spot, speed = min(found, key=lambda f: f[0])  # the first to leave was struck
+        return self._name_cue(tid, t_strike, spot, speed)
+
+    def _at_spot_m(self) -> float:
+        """How far a resting ball's sightings may stray and still be at its spot (m)."""
+        return max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
+
+    def _name_cue(self, tid: str, t: float, xy: np.ndarray, speed: float) -> list[Event]:
+        """``tid`` is the cue ball under a wrong name, struck at t: call it the cue ball from now on."""
+        self.strikes_named_cue += 1
+        self._tracks[tid].label = self.params.cue_label
+        self._renamed[tid] = self.params.cue_label
+        return self._open_shot(t, xy, speed)
+
     def _watch_departure(self, t: float, cue_seen: list[tuple[str, np.ndarray]], seen: set[str]) -> list[Event]:
         """A shot from the cue ball leaving its rest spot, when the impulse scan missed the strike."""
         p = self.params
@@ -200,7 +271,7 @@ class EventEngine:
                 if fit is not None and fit.n >= 5 and not is_moving(fit, p, self.noise):
                     resting[tid] = fit.at(t)
         self._departure.rest_at(resting, t)
-        dev_m = max(0.5 * self.table.ball_radius_m, 4.0 * self.noise.sigma_m)
+        dev_m = self._at_spot_m()
         for tid in seen:
             tr = self._tracks[tid]
             if tr.label != p.cue_label and len(tr) == 2:
@@ -234,20 +305,42 @@ class EventEngine:
         for tid, cand in list(self._pending_pots.items()):
             if t - cand.last_seen_s >= self.params.pot_confirm_s:
                 del self._pending_pots[tid]
+                twin = self.params.pot_veto_seen and self._twin_seen(tid, cand.last_seen_s)
                 self._tracks.pop(tid, None)
                 self._scanners.pop(tid, None)
                 self._kicks.pop(tid, None)
                 renamed = self._renamed.pop(tid, None)
                 if renamed is not None:  # the departed cue ball: named by where it came from, not by a vote
                     cand = dataclasses.replace(cand, label=renamed)
-                elif self.params.pot_veto_seen and any(
-                    o.label == cand.label and o.id not in self._pending_pots and o.last_t > cand.last_seen_s
-                    for o in self._tracks.values()
+                elif twin or (
+                    self.params.pot_veto_seen
+                    and any(
+                        o.label == cand.label and o.id not in self._pending_pots and o.last_t > cand.last_seen_s
+                        for o in self._tracks.values()
+                    )
                 ):
                     self.pots_vetoed += 1  # that ball is still on the table: the vanished track was a duplicate
                     continue
                 out += self._emit_pot(cand)
         return out
+
+    def _twin_seen(self, tid: str, last_seen_s: float) -> bool:
+        """Another track, still seen after ``tid`` vanished, ran on top of it (centres within one
+        ball radius) on each of its last ``TWIN_SIGHTINGS`` sightings: two masks on one ball,
+        whatever their names. Two balls cannot be that close, so ``tid`` was the duplicate."""
+        ts, ps = self._tracks[tid].window(-np.inf, last_seen_s)
+        if len(ts) < TWIN_SIGHTINGS:
+            return False
+        ts, ps = ts[-TWIN_SIGHTINGS:], ps[-TWIN_SIGHTINGS:]
+        for other in self._tracks.values():
+            if other.id == tid or other.id in self._pending_pots or other.last_t <= last_seen_s:
+                continue
+            ots, ops = other.window(ts[0], ts[-1])
+            if len(ots) != len(ts) or not np.allclose(ots, ts, atol=1e-6):
+                continue
+            if float(np.max(np.linalg.norm(ops - ps, axis=1))) <= self.table.ball_radius_m:
+                return True
+        return False
 
     def _emit_pot(self, cand: PotCandidate) -> list[Event]:
         if self._shot.open and cand.label in self._shot.potted:

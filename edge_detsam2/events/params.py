@@ -60,12 +60,19 @@ class EventParams(BaseModel):
         description="The cue ball seen this far from where it rested, in two frames, is a shot even when the "
         "strike itself was not seen (a fast cue ball the tracker lost); 0 turns this off (m).",
     )
+    strike_names_cue: bool = Field(
+        True,
+        description="While no track is named the cue ball and no shot is open, a ball struck from rest as a cue "
+        "ball would be is the cue ball (the identity classifier misnamed it): a shot, and the track is the cue "
+        "ball from then on.",
+    )
     pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
     pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
     pot_veto_seen: bool = Field(
         True,
-        description="No pot of a name that another track of the same name is seen with after the vanishing: "
-        "that ball is still on the table, and the vanished track was a duplicate mask.",
+        description="No pot of a name that another track of the same name is seen with after the vanishing, "
+        "nor of a track that another track, still seen, sat on (within a ball radius) over its last sightings: "
+        "that ball is still on the table, the vanished track a duplicate mask.",
     )
     merge_s: float = Field(
         0.06, ge=0.0, description="Same event (type, balls, cushion) again within this time is one event (s)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,16 +43,49 @@ def pot_candidate(
     vel = fit.velocity if fit is not None else np.zeros(2)
     gap = min(t_now - track.last_t, params.pot_confirm_s)
     t_kick, dv = kick if kick is not None and kick[0] > track.last_t else (np.inf, np.zeros(2))
+
+    def at(dt: float) -> tuple[F64, F64]:
+        if track.last_t + dt <= t_kick:
+            return xy + vel * dt, vel
+        v = vel + dv
+        return xy + vel * (t_kick - track.last_t) + v * (track.last_t + dt - t_kick), v
+
     # Sample the path from the last sighting to where it would be now, find a pocket on it.
     for k in range(11):
-        dt = gap * k / 10
-        if track.last_t + dt <= t_kick:
-            p, v = xy + vel * dt, vel
-        else:
-            v = vel + dv
-            p = xy + vel * (t_kick - track.last_t) + v * (track.last_t + dt - t_kick)
+        p, v = at(gap * k / 10)
         pocket, dist = table.nearest_pocket(p)
         if dist <= pocket.radius_m + params.pot_margin_m:
             speed = float(np.linalg.norm(v))
-            return PotCandidate(track.id, track.label, pocket, track.last_t + dt, track.last_t, p, speed)
+            t_drop = _dropped(track, pocket, at, 2 * params.pot_confirm_s, track.last_t + gap * k / 10)
+            return PotCandidate(track.id, track.label, pocket, t_drop, track.last_t, p, speed)
     return None
+
+
+def _dropped(
+    track: BallTrack, pocket: Pocket, at: Callable[[float], tuple[F64, F64]], horizon_s: float, t_zone: float
+) -> float:
+    """When the ball's centre crossed the pocket's radius (it drops there).
+
+    A mask that stays in the pocket after its ball dropped (the pocket's shadow, a ball in the
+    jaws) is still seen inside the radius: the drop is where its sightings crossed in. Else
+    the drop is where the path crosses in, within ``horizon_s``; a path that only grazes the
+    radius drops where it entered the pocket zone (``t_zone``).
+    """
+    ts, ps = track.window(track.last_t - horizon_s - 1.0, track.last_t)
+    d = np.linalg.norm(ps - pocket.centre_m, axis=1) - pocket.radius_m
+    if d[-1] <= 0:
+        outside = np.flatnonzero(d > 0)
+        if not len(outside):
+            return float(ts[0])
+        i = int(outside[-1])  # last sighting outside; i + 1 the first inside
+        w = d[i] / (d[i] - d[i + 1])
+        return float(ts[i] + w * (ts[i + 1] - ts[i]))
+    prev = (0.0, float(d[-1]))
+    for k in range(1, 31):
+        dt = horizon_s * k / 30
+        dist = float(np.linalg.norm(at(dt)[0] - pocket.centre_m)) - pocket.radius_m
+        if dist <= 0:
+            w = prev[1] / (prev[1] - dist)
+            return track.last_t + prev[0] + w * (dt - prev[0])
+        prev = (dt, dist)
+    return t_zone

@@ -190,7 +190,7 @@ class CueDeparture:
         speed = float(np.linalg.norm(v))
         if speed < min_mps:
             return
-        t_back, miss = _back_project(self.rest_xy, t1, p1, v)
+        t_back, miss = back_project(self.rest_xy, t1, p1, v)
         if miss <= far_m / 2 and t1 - self.MAX_LEAD_S <= t_back <= t1:
             self.pending = (t_back, speed, tid)
 
@@ -242,14 +242,14 @@ class CueDeparture:
         v = (p2 - p1) / (t2 - t1)
         t_strike, speed = self.left_t, float(np.linalg.norm(v))
         if speed > 0:
-            t_back, miss = _back_project(rest, t1, p1, v)
+            t_back, miss = back_project(rest, t1, p1, v)
             if miss <= far_m / 2 and self.near_t - wait_s <= t_back <= t1:
                 t_strike = t_back
         self.reset()
         return t_strike, speed, rest, None
 
 
-def _back_project(spot: np.ndarray, t1: float, p1: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+def back_project(spot: np.ndarray, t1: float, p1: np.ndarray, v: np.ndarray) -> tuple[float, float]:
     """When a ball seen at p1 (time t1) moving at v passed closest to ``spot``, and how far off (m)."""
     t_back = t1 + float(np.dot(spot - p1, v)) / float(np.dot(v, v))
     return t_back, float(np.linalg.norm(p1 + v * (t_back - t1) - spot))

@@ -60,6 +60,7 @@ def test_end_to_end_events_match_jsonl_in_order(
         and stats["pots_vetoed"] == 0
         and stats["restrikes_merged"] == 0
         and stats["departure_shots"] == 0
+        and stats["strikes_named_cue"] == 0
     )
 
 
