@@ -191,17 +191,6 @@ class EventEngine:
             return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
         return []
 
-    def _no_cue_named(self, t_rest: float) -> bool:
-        """``strike_names_cue`` applies: no shot is open and no track seen by ``t_rest`` (while
-        the struck ball still rested) is named the cue ball; one born since is the struck ball
-        re-found."""
-        p = self.params
-        return (
-            p.strike_names_cue
-            and not self._shot.open
-            and all(tr.label != p.cue_label or tr.times()[0] > t_rest for tr in self._tracks.values())
-        )
-
     def _watch_unnamed_cue(self, t: float, seen: set[str]) -> list[Event]:
         """No track is named the cue ball, no shot is open, and a ball that rested is seen far
         from its spot in its last two sightings (a hard stroke the impulse scan cannot see: the
@@ -210,6 +199,9 @@ class EventEngine:
         p = self.params
         if p.departure_m <= 0 or not p.strike_names_cue or self._shot.open:
             return []
+        # A track named the cue ball blocks the rule if it was there while the ball rested; one
+        # born since is the struck ball re-found.
+        cue_born = min((tr.times()[0] for tr in self._tracks.values() if tr.label == p.cue_label), default=np.inf)
         dev_m = self._at_spot_m()
         found: list[tuple[float, str, np.ndarray, float]] = []
         for tid in sorted(seen):
@@ -218,7 +210,7 @@ class EventEngine:
             if len(ts) < 7 or ts[-1] != t:
                 continue
             t_rest = ts[-3]
-            if tr.label == p.cue_label or not self._no_cue_named(t_rest):
+            if tr.label == p.cue_label or cue_born <= t_rest:
                 continue
             rest = (ts >= t_rest - p.rest_window_s) & (ts <= t_rest)
             rest_ts, rest_ps = ts[rest], ps[rest]

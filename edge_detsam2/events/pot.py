@@ -71,7 +71,7 @@ def _dropped(
     the drop is where the path crosses in, within ``horizon_s``; a path that only grazes the
     radius drops where it entered the pocket zone (``t_zone``).
     """
-    ts, ps = track.window(track.last_t - horizon_s - 1.0, track.last_t)
+    ts, ps = track.window(-np.inf, track.last_t)
     d = np.linalg.norm(ps - pocket.centre_m, axis=1) - pocket.radius_m
     if d[-1] <= 0:
         outside = np.flatnonzero(d > 0)
