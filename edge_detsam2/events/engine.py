@@ -297,24 +297,27 @@ class EventEngine:
         for tid, cand in list(self._pending_pots.items()):
             if t - cand.last_seen_s >= self.params.pot_confirm_s:
                 del self._pending_pots[tid]
-                twin = self.params.pot_veto_seen and self._twin_seen(tid, cand.last_seen_s)
+                duplicate = self.params.pot_veto_seen and self._still_seen(tid, cand)
                 self._tracks.pop(tid, None)
                 self._scanners.pop(tid, None)
                 self._kicks.pop(tid, None)
                 renamed = self._renamed.pop(tid, None)
                 if renamed is not None:  # the departed cue ball: named by where it came from, not by a vote
                     cand = dataclasses.replace(cand, label=renamed)
-                elif twin or (
-                    self.params.pot_veto_seen
-                    and any(
-                        o.label == cand.label and o.id not in self._pending_pots and o.last_t > cand.last_seen_s
-                        for o in self._tracks.values()
-                    )
-                ):
+                elif duplicate:
                     self.pots_vetoed += 1  # that ball is still on the table: the vanished track was a duplicate
                     continue
                 out += self._emit_pot(cand)
         return out
+
+    def _still_seen(self, tid: str, cand: PotCandidate) -> bool:
+        """The ball ``tid`` showed is still on the table (``pot_veto_seen``): another track of its
+        name is seen after it vanished, or another track sat on it to the end."""
+        same_name = any(
+            o.label == cand.label and o.id != tid and o.id not in self._pending_pots and o.last_t > cand.last_seen_s
+            for o in self._tracks.values()
+        )
+        return same_name or self._twin_seen(tid, cand.last_seen_s)
 
     def _twin_seen(self, tid: str, last_seen_s: float) -> bool:
         """Another track, still seen after ``tid`` vanished, ran on top of it (centres within one
