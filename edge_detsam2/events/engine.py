@@ -20,7 +20,7 @@ import numpy as np
 from edge_detsam2.events.collision import collision_partners
 from edge_detsam2.events.impulses import Impulse, ImpulseScanner
 from edge_detsam2.events.params import EventParams
-from edge_detsam2.events.pot import PotCandidate, pot_candidate
+from edge_detsam2.events.pot import PotCandidate, left_by_jump, pot_candidate
 from edge_detsam2.events.rebound import rebound_cushion
 from edge_detsam2.events.shot import CueDeparture, ShotState, all_at_rest, back_project, is_moving, is_strike
 from edge_detsam2.events.types import Event, EventType, utc_iso
@@ -76,6 +76,8 @@ class EventEngine:
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
         self.strikes_named_cue = 0  # shots of a ball struck while no track was named the cue ball (strike_names_cue)
         self._departure = CueDeparture()
+        # track id -> where its mask went when it left a ball that dropped (left_by_jump)
+        self._astray: dict[str, np.ndarray] = {}
 
     @classmethod
     def for_table(
@@ -153,11 +155,23 @@ class EventEngine:
 
     # -- internals ---------------------------------------------------------------
     def _jumped(self, tid: str, label: str, t: float, xy: np.ndarray) -> bool:
-        """Faster than any ball since this track's last observation: the tracker jumped."""
+        """Faster than any ball since this track's last observation, or out of reach of a ball
+        whose path since then went into a pocket (``left_by_jump``): the tracker jumped. After a
+        jump of the second kind, sightings nearer where the mask went than where the ball was
+        are the other ball too. The track stays unseen, so its ball is potted as its path says,
+        unless the mask comes back to it (a ball off the jaw) before the pot is confirmed."""
         tr = self._tracks.get(tid)
         if tr is None or tr.label != label or t <= tr.last_t:
             return False
-        return float(np.linalg.norm(xy - tr.last_xy)) > self.params.max_speed_mps * (t - tr.last_t)
+        if float(np.linalg.norm(xy - tr.last_xy)) > self.params.max_speed_mps * (t - tr.last_t):
+            return True
+        astray = self._astray.get(tid)
+        if (astray is not None and np.linalg.norm(xy - astray) < np.linalg.norm(xy - tr.last_xy)) or left_by_jump(
+            tr, t, xy, self.table, self.params
+        ):
+            self._astray[tid] = xy
+            return True
+        return False
 
     def _observe(self, tid: str, label: str, t: float, xy: np.ndarray) -> None:
         tr = self._tracks.get(tid)
@@ -166,6 +180,7 @@ class EventEngine:
             self._tracks[tid] = tr
             self._scanners[tid] = ImpulseScanner()
         tr.add(t, xy)
+        self._astray.pop(tid, None)
         self._pending_pots.pop(tid, None)  # it came back: not potted
 
     def _classify(self, imp: Impulse) -> list[Event]:
@@ -301,6 +316,7 @@ class EventEngine:
                 self._tracks.pop(tid, None)
                 self._scanners.pop(tid, None)
                 self._kicks.pop(tid, None)
+                self._astray.pop(tid, None)
                 renamed = self._renamed.pop(tid, None)
                 if renamed is not None:  # the departed cue ball: named by where it came from, not by a vote
                     cand = dataclasses.replace(cand, label=renamed)
@@ -366,6 +382,7 @@ class EventEngine:
         for tid in [k for k, tr in self._tracks.items() if t - tr.last_t > self.params.retire_after_s]:
             self._renamed.pop(tid, None)
             self._kicks.pop(tid, None)
+            self._astray.pop(tid, None)
             del self._tracks[tid]
             del self._scanners[tid]
             self._pending_pots.pop(tid, None)

@@ -61,6 +61,32 @@ def pot_candidate(
     return None
 
 
+def left_by_jump(track: BallTrack, t: float, xy: F64, table: TableGeometry, params: EventParams) -> bool:
+    """Whether a sighting at (t, xy) is another ball: the track's path entered a pocket zone
+    since its last sighting, and the ball could not have got from there to ``xy`` by ``t``.
+    The ball dropped; its mask jumped on to a neighbour.
+
+    Cushions and jaws only slow a ball, so from its last sighting it can go no further than
+    its speed (the larger of the fit's and the last step's: a ball just hit has sped up)
+    times the time since, plus a ball diameter of slack for the mask.
+    """
+    dt = t - track.last_t
+    ts, ps = track.window(track.last_t - params.window_s, track.last_t)
+    if dt <= 0 or len(ts) < 2:
+        return False
+    fit = track.fit(ts[0], ts[-1])
+    vel = fit.velocity if fit is not None else np.zeros(2)
+    step = float(np.linalg.norm(ps[-1] - ps[-2])) / max(float(ts[-1] - ts[-2]), 1e-9)
+    reach = max(float(np.linalg.norm(vel)), step) * dt + 2 * table.ball_radius_m
+    if float(np.linalg.norm(xy - track.last_xy)) <= reach:
+        return False
+    for k in range(11):
+        pocket, dist = table.nearest_pocket(track.last_xy + vel * dt * k / 10)
+        if dist <= pocket.radius_m + params.pot_margin_m:
+            return True
+    return False
+
+
 def _dropped(
     track: BallTrack, pocket: Pocket, at: Callable[[float], tuple[F64, F64]], horizon_s: float, t_zone: float
 ) -> float:

@@ -107,6 +107,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "t_end": 1.5,
         "expect": [("pot", {"ball_7"}, "bottom_middle", 0.44)],
     },
+    "pot while the mask rides off on a neighbour": {
+        # As ball_7 drops, its mask moves to ball_2, resting 0.29 m away, and stays there (seen
+        # on a development clip): slow enough for max_speed_mps, out of reach of a ball that
+        # came off the jaw. The mask's sightings are ball_2's, not ball_7 coming back: a pot.
+        "balls": {
+            "ball_7": path((0.0, L / 2, 0.9), (0.4624, L / 2, 0.9 + 0.8 * 0.4624), (0.4625, L / 2 - 0.25, W - 0.15)),
+            "ball_2": path((0.0, L / 2 - 0.25, W - 0.15)),
+        },
+        "t_end": 1.5,
+        "expect": [("pot", {"ball_7"}, "bottom_middle", 0.44)],
+    },
     "ball stops on the pocket lip": {
         "balls": {"ball_8": path((0.0, L / 2, 0.9), (0.4, L / 2, W - R_BALL - 0.004))},
         "t_end": 1.5,
@@ -506,3 +517,27 @@ def test_no_second_shot_within_restrike_s_even_after_contacts() -> None:
     assert EventType.COLLISION in types[: types.index(EventType.SHOT_END)]  # something was hit in between
     plain = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(restrike_s=0.0)).run(frames))
     assert [e.type for e in plain].count(EventType.SHOT) == 2  # without the rule: a false second shot
+
+
+def test_a_mask_that_strays_while_its_ball_comes_off_the_jaw_comes_back() -> None:
+    """Seen on a development clip: a ball heading into a pocket's mouth bounces off the jaw,
+    while its mask strays to a neighbour for two frames and then finds the ball again. The
+    stray sightings are ignored (a ball could not have got there), the ball is seen again
+    before the pot is confirmed, and it is not potted."""
+    out_v = 0.7  # m/s back out of the mouth
+    x, near = L / 2 + 0.05, np.array([L / 2 + 0.3, 0.25])
+    back = T_JAW + 0.08
+    mask = path(
+        (0.0, x, 0.4),
+        (T_JAW, x, R_BALL),
+        (T_JAW + 0.001, *near),
+        (back - 0.001, *near),
+        (back, x, R_BALL + out_v * (back - T_JAW)),
+        (T_JAW + 0.5, x, R_BALL + out_v * 0.5),
+    )
+    balls = {"ball_6": mask, "ball_2": path((0.0, *near))}
+    cal = calibration()
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(track_frames(balls, cal, fps=30.0, t_end=1.5)))
+    assert not any(e.type is EventType.POT for e in events), [e.to_json() for e in events]
+    assert engine.jumps_ignored >= 2
