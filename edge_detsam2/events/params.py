@@ -29,6 +29,14 @@ class EventParams(BaseModel):
     alignment: float = Field(
         0.7, ge=0.0, le=1.0, description="Min cosine between a velocity change and the contact normal."
     )
+    collision_min_speed_mps: float = Field(
+        0.1,
+        ge=0.0,
+        description=(
+            "A collision needs one of the two balls moving at least this fast, before or after it (m/s):"
+            " slower, a velocity change is a still mask's jitter, not a contact. 0: off."
+        ),
+    )
     cushion_tolerance_m: float = Field(
         0.015, ge=0.0, description="Distance beyond one radius from a cushion still counted as contact (m)."
     )
