@@ -50,14 +50,24 @@ def pot_candidate(
         v = vel + dv
         return xy + vel * (t_kick - track.last_t) + v * (track.last_t + dt - t_kick), v
 
-    # Sample the path from the last sighting to where it would be now, find a pocket on it.
+    found = _zone_on_path(at, gap, table, params)
+    if found is None:
+        return None
+    pocket, dt = found
+    p, v = at(dt)
+    t_drop = _dropped(track, pocket, at, 2 * params.pot_confirm_s, track.last_t + dt)
+    return PotCandidate(track.id, track.label, pocket, t_drop, track.last_t, p, float(np.linalg.norm(v)))
+
+
+def _zone_on_path(
+    at: Callable[[float], tuple[F64, F64]], span_s: float, table: TableGeometry, params: EventParams
+) -> tuple[Pocket, float] | None:
+    """The first pocket zone on the path ``at`` within ``span_s`` of the last sighting, and when."""
     for k in range(11):
-        p, v = at(gap * k / 10)
-        pocket, dist = table.nearest_pocket(p)
+        dt = span_s * k / 10
+        pocket, dist = table.nearest_pocket(at(dt)[0])
         if dist <= pocket.radius_m + params.pot_margin_m:
-            speed = float(np.linalg.norm(v))
-            t_drop = _dropped(track, pocket, at, 2 * params.pot_confirm_s, track.last_t + gap * k / 10)
-            return PotCandidate(track.id, track.label, pocket, t_drop, track.last_t, p, speed)
+            return pocket, dt
     return None
 
 
@@ -70,21 +80,18 @@ def left_by_jump(track: BallTrack, t: float, xy: F64, table: TableGeometry, para
     its speed (the larger of the fit's and the last step's: a ball just hit has sped up)
     times the time since, plus a ball diameter of slack for the mask.
     """
-    dt = t - track.last_t
+    dt, moved = t - track.last_t, float(np.linalg.norm(xy - track.last_xy))
+    if dt <= 0 or moved <= 2 * table.ball_radius_m:
+        return False  # within the slack whatever the speed (most sightings): no fit needed
     ts, ps = track.window(track.last_t - params.window_s, track.last_t)
-    if dt <= 0 or len(ts) < 2:
+    fit = track.fit(track.last_t - params.window_s, track.last_t)
+    if len(ts) < 2 or fit is None:
         return False
-    fit = track.fit(ts[0], ts[-1])
-    vel = fit.velocity if fit is not None else np.zeros(2)
     step = float(np.linalg.norm(ps[-1] - ps[-2])) / max(float(ts[-1] - ts[-2]), 1e-9)
-    reach = max(float(np.linalg.norm(vel)), step) * dt + 2 * table.ball_radius_m
-    if float(np.linalg.norm(xy - track.last_xy)) <= reach:
+    if moved <= max(float(np.linalg.norm(fit.velocity)), step) * dt + 2 * table.ball_radius_m:
         return False
-    for k in range(11):
-        pocket, dist = table.nearest_pocket(track.last_xy + vel * dt * k / 10)
-        if dist <= pocket.radius_m + params.pot_margin_m:
-            return True
-    return False
+    vel = fit.velocity
+    return _zone_on_path(lambda s: (track.last_xy + vel * s, vel), dt, table, params) is not None
 
 
 def _dropped(
