@@ -51,7 +51,9 @@ def build_detector(cfg: AppConfig) -> Any:
     yolo = YoloDetector(det.weights, confidence=cfg.perception.tracker.detect_confidence, iou=det.iou, imgsz=det.imgsz)
     if det.identity is None:
         return yolo
-    return IdentifiedDetector(yolo, IdentityClassifier(det.identity), ball_class=det.ball_class)
+    return IdentifiedDetector(
+        yolo, IdentityClassifier(det.identity), ball_class=det.ball_class, reject_min=det.identity_reject
+    )
 
 
 def _match(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]]:

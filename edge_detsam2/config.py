@@ -100,6 +100,13 @@ class DetectorSection(_Model):
         "full-resolution crops; null: the detector's own classes name the balls.",
     )
     ball_class: str = Field("ball", description="The detector class that the identity classifier names.")
+    identity_reject: float | None = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="With an identity classifier that has the not_a_ball class: a 'ball' box it calls not a ball "
+        "this surely (the cue's tip, a hand) is dropped; null: keep every box.",
+    )
     allow_pickle: bool = Field(
         False,
         description="Let the daemon run a .pt detector (a pickle: a crafted file runs code). Off: only .onnx/.engine; "

@@ -61,6 +61,8 @@ class Pipeline:
             "label_changes": self.perception.label_changes,
             # a second mask on a ball another object held, dropped (tracker/tracker.py)
             "duplicates_dropped": self.perception.duplicates_dropped,
+            # detector boxes the identity classifier called not a ball (detector.identity_reject)
+            "detections_rejected": self.perception.detections_rejected,
             # observations faster than events.max_speed_mps, ignored as tracker jumps
             "jumps_ignored": self.engine.jumps_ignored,
             # pots of a name already potted in the open shot, ignored

@@ -48,6 +48,18 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     i.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this (s)")
     i.add_argument("--resume", action="store_true", help="go on from the checkpoint beside --out")
     i.set_defaults(func=run_identity)
+    n = tsub.add_parser(
+        "identity-negatives",
+        help="crops of the detector's false ball boxes (cue tip, hands) on rendered clips: the not_a_ball class",
+    )
+    n.add_argument("--clips", type=Path, nargs="+", required=True, help="folders written by 'simulate' (with video)")
+    n.add_argument(
+        "--out", type=Path, required=True, help="crops folder to write (pass it to 'train identity --crops')"
+    )
+    n.add_argument("--config", type=Path, default=None, help="config whose detector to run (default: built-in)")
+    n.add_argument("--every", type=int, default=1, help="run the detector on every N-th frame")
+    n.add_argument("--val-fraction", type=float, default=0.2, help="share of each folder's clips kept for validation")
+    n.set_defaults(func=run_identity_negatives)
     s = tsub.add_parser("sam2", help="train SAM2 to segment and track balls: image-level, then tracking stage")
     s.add_argument("--clips", type=Path, required=True, help="'simulate' output or a 'train sam2-pack' directory")
     s.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt, {'model': state_dict})")
@@ -127,6 +139,21 @@ def run_identity(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget,
     )
     print(json.dumps({k: recipe[k] for k in ("val_accuracy", "train_seconds", "train_crops")}, indent=1))
+    return 0
+
+
+def run_identity_negatives(args: argparse.Namespace) -> int:
+    from edge_detsam2.config import AppConfig, load_config
+    from edge_detsam2.perception.backends import build_detector
+    from edge_detsam2.training.identity import mine_negatives
+
+    if args.every < 1 or not 0 <= args.val_fraction < 1:
+        raise UsageError("--every must be >= 1 and --val-fraction in [0, 1)")
+    cfg = load_config(args.config) if args.config is not None else AppConfig()
+    detector = build_detector(cfg.perception, cfg.export)
+    detector = getattr(detector, "detector", detector)  # the detector's own boxes, none rejected
+    counts = mine_negatives(args.clips, args.out, detector, every=args.every, val_fraction=args.val_fraction)
+    print(json.dumps(counts, indent=1))
     return 0
 
 

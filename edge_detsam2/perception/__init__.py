@@ -32,6 +32,9 @@ class Perception(Protocol):
     @property
     def duplicates_dropped(self) -> int: ...
 
+    @property
+    def detections_rejected(self) -> int: ...
+
     def step(self, frame: Frame) -> TrackFrame: ...
 
 
@@ -40,6 +43,7 @@ class TracksReplay:
 
     label_changes = 0
     duplicates_dropped = 0
+    detections_rejected = 0
 
     def __init__(self, cfg: PerceptionSection) -> None:
         if cfg.tracks_file is None:
@@ -74,6 +78,7 @@ class Sam2Perception:
             raise ConfigError("perception.sam2.bank: detect_interval -1 tracks only a preload bank; set one")
         session = build_session(cfg, export)
         self.tracker = Tracker(session, det, cfg.tracker)
+        self._detector = det
         self.stage_ms: dict[str, float] = {}
 
     @property
@@ -85,6 +90,11 @@ class Sam2Perception:
     def duplicates_dropped(self) -> int:
         """Objects dropped for shadowing a ball another object holds (counted in stats)."""
         return self.tracker.duplicates_dropped
+
+    @property
+    def detections_rejected(self) -> int:
+        """Detector boxes the identity classifier called not a ball (counted in stats)."""
+        return int(getattr(self._detector, "rejected", 0))
 
     def step(self, frame: Frame) -> TrackFrame:
         from edge_detsam2.tracker.tracker import to_track_frame

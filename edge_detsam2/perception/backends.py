@@ -80,7 +80,12 @@ def build_detector(cfg: PerceptionSection, export: ExportSection) -> Detector:
     if cfg.detector.identity is not None:
         from edge_detsam2.detector.identity import IdentifiedDetector, IdentityClassifier
 
-        det = IdentifiedDetector(det, IdentityClassifier(cfg.detector.identity), ball_class=cfg.detector.ball_class)
+        det = IdentifiedDetector(
+            det,
+            IdentityClassifier(cfg.detector.identity),
+            ball_class=cfg.detector.ball_class,
+            reject_min=cfg.detector.identity_reject,
+        )
     return det
 
 

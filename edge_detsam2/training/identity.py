@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_detsam2.detector.identity import CROP_PX, CROP_SCALE, to_input
+from edge_detsam2.detector.identity import CROP_PX, CROP_SCALE, NOT_A_BALL, crop_boxes, to_input
 from edge_detsam2.errors import ConfigError
 from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES
 
@@ -118,11 +118,15 @@ def train_identity(
 
     if out.suffix != ".onnx":
         raise ConfigError(f"--out {out}: the identity model is written as ONNX; use a .onnx path")
-    x_train, y_train = load_crops(crops, "train")
-    x_val, y_val = load_crops(crops, "val")
+    roots = [crops] if isinstance(crops, Path) else crops
+    # Crops of detector boxes that are no ball ('train identity-negatives') add a class.
+    rejects = any((root / split / NOT_A_BALL).is_dir() for root in roots for split in ("train", "val"))
+    names = IDENTITY_NAMES + ((NOT_A_BALL,) if rejects else ())
+    x_train, y_train = load_crops(roots, "train", names)
+    x_val, y_val = load_crops(roots, "val", names)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = build_net()
+    net = build_net(len(names))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = max(1, len(x_train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
@@ -169,6 +173,7 @@ def train_identity(
     recipe = {
         "kind": "identity_classifier",
         "names": list(IDENTITY_NAMES),
+        "not_a_ball": rejects,
         "crop_px": CROP_PX,
         "crop_scale": CROP_SCALE,
         "command": " ".join(["edge-detsam2", *sys.argv[1:]]) if sys.argv[0].endswith("edge-detsam2") else None,
@@ -181,6 +186,8 @@ def train_identity(
         "seed": seed,
         "train_seconds": round(time.monotonic() - t0, 1),
         "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "train_not_a_ball": int((y_train == len(IDENTITY_NAMES)).sum()),
+        "val_not_a_ball": int((y_val == len(IDENTITY_NAMES)).sum()),
         "history": history,
     }
     out.with_suffix(".json").write_text(json.dumps(recipe, indent=1) + "\n")
@@ -202,3 +209,77 @@ def export_identity(net: Any, out: Path) -> None:
         opset_version=17,
         dynamo=False,
     )
+
+
+def mine_negatives(
+    clip_dirs: list[Path],
+    out: Path,
+    detector: Any,
+    *,
+    every: int = 1,
+    val_fraction: float = 0.2,
+    max_iou: float = 0.1,
+) -> dict[str, int]:
+    """Crops of the detector's ``ball`` boxes that lie on no ball, from rendered clips.
+
+    Runs ``detector`` on every ``every``-th frame of each clip of each ``simulate`` folder
+    (its ``.mp4`` and ``.masks.jsonl``) and writes a crop of each ball box whose IoU with every
+    ball's mask box (hidden ones too) is under ``max_iou`` and whose centre lies in none of
+    them, as ``out/<split>/not_a_ball/*.png``; the last ``val_fraction`` of each folder's clips
+    go to ``val`` (of a folder with one clip, the last ``val_fraction`` of its frames). Returns
+    the counts per split.
+    """
+    from edge_detsam2.sim.masks import read_masks
+    from edge_detsam2.tracker.association import box_iou
+
+    counts = {"train": 0, "val": 0, "frames": 0, "boxes": 0}
+    for folder in clip_dirs:
+        manifest = folder / "manifest.json"
+        try:
+            names = [c["clip"] for c in json.loads(manifest.read_text())["clips"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"--clips: {manifest} is missing or unreadable ({exc}); make the folder with: edge-detsam2 simulate"
+            ) from None
+        n_val = int(np.ceil(val_fraction * len(names))) if len(names) > 1 else 0
+        for split in ("train", "val"):
+            (out / split / NOT_A_BALL).mkdir(parents=True, exist_ok=True)
+        for k, name in enumerate(names):
+            clip_split = "val" if k >= len(names) - n_val else "train"
+            cap = cv2.VideoCapture(str(folder / f"{name}.mp4"))
+            n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            val_from = int((1 - val_fraction) * n_frames) if len(names) == 1 else n_frames
+            if not cap.isOpened():
+                raise ConfigError(
+                    f"--clips: {folder / (name + '.mp4')} cannot be read; render it with simulate (no --no-video)"
+                )
+            try:
+                for i, _size, masks in read_masks(folder / f"{name}.masks.jsonl"):
+                    ok, bgr = cap.read()
+                    if not ok:
+                        break
+                    if i % every:
+                        continue
+                    split = "val" if i >= val_from else clip_split
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    dets = detector.detect(rgb)
+                    boxes = dets.boxes[np.array([lb == "ball" for lb in dets.labels], dtype=bool)]
+                    counts["frames"] += 1
+                    counts["boxes"] += len(boxes)
+                    truth = np.array(
+                        [(m.x, m.y, m.x + m.box.shape[1], m.y + m.box.shape[0]) for m in masks], dtype=np.float64
+                    ).reshape(-1, 4)
+                    iou = box_iou(boxes, truth) if len(truth) else np.zeros((len(boxes), 0))
+                    for j, box in enumerate(boxes):
+                        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+                        inside = (truth[:, 0] <= cx) & (cx <= truth[:, 2]) & (truth[:, 1] <= cy) & (cy <= truth[:, 3])
+                        if (iou.shape[1] and iou[j].max() >= max_iou) or inside.any():
+                            continue
+                        crop = crop_boxes(np.asarray(rgb, dtype=np.uint8), box[None])[0]
+                        png = out / split / NOT_A_BALL / f"{folder.name}_{name}_{i:05d}_{j}.png"
+                        cv2.imwrite(str(png), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+                        counts[split] += 1
+            finally:
+                cap.release()
+            logger.info("negatives: %s/%s: %d train, %d val so far", folder.name, name, counts["train"], counts["val"])
+    return counts

@@ -108,3 +108,86 @@ def test_identity_model_errors_name_the_file_and_fix(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"names": list(IDENTITY_NAMES), "crop_px": 32, "crop_scale": 1.5}))
     with pytest.raises(IdentityError, match="cannot be loaded"):
         IdentityClassifier(tmp_path / "bad.onnx")
+
+
+def test_negatives_are_the_detectors_boxes_on_no_ball(ball_data: Path, tmp_path: Path) -> None:
+    """``train identity-negatives`` keeps a detector box only where no ball is (not even a
+    hidden one), and splits a folder's clips into train and val."""
+    from edge_detsam2.sim.masks import read_masks
+    from edge_detsam2.training.identity import mine_negatives
+
+    every = 50
+    # the frames mine_negatives will look at, in its order: each clip of the manifest in turn
+    clips = [c["clip"] for c in json.loads((ball_data / "manifest.json").read_text())["clips"]]
+    seen = [masks for c in clips for i, _, masks in read_masks(ball_data / f"{c}.masks.jsonl") if i % every == 0]
+    far = [2.0, 2.0, 14.0, 14.0]  # the frame's corner, off the cloth: no ball there
+
+    class Boxes:
+        calls = 0
+
+        def detect(self, frame_rgb: np.ndarray) -> Detections:
+            m = seen[self.calls][0]
+            self.calls += 1
+            on_ball = [m.x, m.y, m.x + m.box.shape[1], m.y + m.box.shape[0]]
+            beside = [on_ball[0] + 2, on_ball[1] + 1, on_ball[2] + 2, on_ball[3] + 1]  # a pixel or two off
+            boxes = np.array([on_ball, beside, far, [20.0, 20, 30, 30]], dtype=np.float64)
+            return Detections(boxes, np.full(4, 0.9), ("ball", "ball", "ball", "pocket"))
+
+    out = tmp_path / "neg"
+    counts = mine_negatives([ball_data], out, Boxes(), every=every)
+    crops = sorted(out.rglob("*.png"))
+    assert counts["frames"] == len(seen) >= 4 and counts["boxes"] == 3 * counts["frames"]
+    assert counts["train"] + counts["val"] == len(crops) == counts["frames"]  # the corner box only, every frame
+    assert {p.parent.name for p in crops} == {"not_a_ball"}
+    assert {p.parent.parent.name for p in crops} == {"train", "val"}  # clip_001 is the validation clip
+    assert all(p.name.split("_")[-1] == "2.png" for p in crops)
+
+    # the real command, with the bundled detector, writes a folder 'train identity' reads
+    assert (
+        main(
+            ["train", "identity-negatives", "--clips", str(ball_data), "--out", str(tmp_path / "real"), "--every", "25"]
+        )
+        == 0
+    )
+    assert (tmp_path / "real" / "train" / "not_a_ball").is_dir() and (tmp_path / "real" / "val" / "not_a_ball").is_dir()
+
+
+def test_a_classifier_with_the_not_a_ball_class_drops_boxes_it_rejects(ball_data: Path, tmp_path: Path) -> None:
+    """Crops of no ball add a 17th class; at runtime its probability drops a detector box (the
+    cue's tip, a hand) before the tracker sees it, and the ball names stay a distribution."""
+    rng = np.random.default_rng(3)
+    neg = tmp_path / "neg"
+    for split, n in (("train", 40), ("val", 8)):
+        (neg / split / "not_a_ball").mkdir(parents=True)
+        for k in range(n):  # a cue shaft: a pale bar across the cloth
+            img = np.full((CROP_PX, CROP_PX, 3), (40, 120, 40), dtype=np.uint8)
+            cv2.line(img, (0, int(rng.integers(32))), (31, int(rng.integers(32))), (150, 200, 220), 4)
+            cv2.imwrite(str(neg / split / "not_a_ball" / f"{k}.png"), img)
+    out = tmp_path / "identity.onnx"
+    args = ["train", "identity", "--crops", str(ball_data / "crops"), str(neg), "--out", str(out)]
+    assert main([*args, "--epochs", "2", "--batch", "32"]) == 0
+    recipe = json.loads(out.with_suffix(".json").read_text())
+    assert recipe["names"] == list(IDENTITY_NAMES) and recipe["not_a_ball"] is True
+    assert recipe["train_not_a_ball"] == 40 and recipe["val_not_a_ball"] == 8
+    clf = IdentityClassifier(out)
+    assert clf.rejects and clf.names == IDENTITY_NAMES
+    frame = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    boxes = np.array([[10.0, 10, 26, 26], [300, 200, 316, 216]])
+    probs, not_ball = clf.classify(frame, boxes)
+    assert probs.shape == (2, 16) and np.allclose(probs.sum(axis=1), 1.0)
+    assert not_ball.shape == (2,) and ((not_ball >= 0) & (not_ball <= 1)).all()
+
+    class Balls:
+        def detect(self, frame_rgb: np.ndarray) -> Detections:
+            return Detections(np.array([*boxes, [0, 0, 40, 40]]), np.array([0.9, 0.8, 0.7]), ("ball", "ball", "pocket"))
+
+    drop_all = IdentifiedDetector(Balls(), clf, reject_min=0.0)
+    dets = drop_all.detect(frame)
+    assert dets.labels == ("pocket",) and drop_all.rejected == 2 and dets.identity is not None
+    keep_all = IdentifiedDetector(Balls(), clf, reject_min=None)
+    assert len(keep_all.detect(frame)) == 3 and keep_all.rejected == 0
+    # a model without the class never rejects, whatever the threshold
+    plain = tmp_path / "plain.onnx"
+    assert main(["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(plain), "--epochs", "1"]) == 0
+    old = IdentityClassifier(plain)
+    assert not old.rejects and len(IdentifiedDetector(Balls(), old, reject_min=0.0).detect(frame)) == 3
