@@ -152,7 +152,14 @@ def run_identity_negatives(args: argparse.Namespace) -> int:
     cfg = load_config(args.config) if args.config is not None else AppConfig()
     detector = build_detector(cfg.perception, cfg.export)
     detector = getattr(detector, "detector", detector)  # the detector's own boxes, none rejected
-    counts = mine_negatives(args.clips, args.out, detector, every=args.every, val_fraction=args.val_fraction)
+    counts = mine_negatives(
+        args.clips,
+        args.out,
+        detector,
+        every=args.every,
+        val_fraction=args.val_fraction,
+        ball_class=cfg.perception.detector.ball_class,
+    )
     print(json.dumps(counts, indent=1))
     return 0
 

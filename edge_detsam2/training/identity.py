@@ -219,8 +219,9 @@ def mine_negatives(
     every: int = 1,
     val_fraction: float = 0.2,
     max_iou: float = 0.1,
+    ball_class: str = "ball",
 ) -> dict[str, int]:
-    """Crops of the detector's ``ball`` boxes that lie on no ball, from rendered clips.
+    """Crops of the detector's ``ball_class`` boxes that lie on no ball, from rendered clips.
 
     Runs ``detector`` on every ``every``-th frame of each clip of each ``simulate`` folder
     (its ``.mp4`` and ``.masks.jsonl``) and writes a crop of each ball box whose IoU with every
@@ -263,7 +264,7 @@ def mine_negatives(
                     split = "val" if i >= val_from else clip_split
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                     dets = detector.detect(rgb)
-                    boxes = dets.boxes[np.array([lb == "ball" for lb in dets.labels], dtype=bool)]
+                    boxes = dets.boxes[np.array([lb == ball_class for lb in dets.labels], dtype=bool)]
                     counts["frames"] += 1
                     counts["boxes"] += len(boxes)
                     truth = np.array(
