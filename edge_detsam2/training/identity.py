@@ -42,9 +42,17 @@ def load_crops(
                 img = cv2.resize(img, (CROP_PX, CROP_PX), interpolation=cv2.INTER_AREA)
             images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             labels.append(k)
-    empty = [str(root / split) for root in roots if not any((root / split).glob("*/*.png"))]
+    empty = [root / split for root in roots if not any((root / split).glob("*/*.png"))]
+    mined = [str(d) for d in empty if (d / NOT_A_BALL).is_dir()]
+    if mined:
+        raise ConfigError(
+            f"--crops: no crops in {', '.join(mined)}: the detector made no false box on those clips; "
+            "run 'edge-detsam2 train identity-negatives' on more clips or with a larger --val-fraction"
+        )
     if empty:
-        raise ConfigError(f"--crops: no crops in {', '.join(empty)}; make them with: edge-detsam2 simulate --crops DIR")
+        raise ConfigError(
+            f"--crops: no crops in {', '.join(map(str, empty))}; make them with: edge-detsam2 simulate --crops DIR"
+        )
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 

@@ -97,6 +97,10 @@ def test_train_identity_reads_crops_of_several_simulate_runs(ball_data: Path, tm
     (empty / "train").mkdir(parents=True)
     with pytest.raises(ConfigError, match=f"no crops in {empty / 'train'}.*simulate --crops"):
         load_crops([ball_data / "crops", empty], "train")
+    mined = tmp_path / "neg"  # identity-negatives found no false box on its validation clips
+    (mined / "val" / "not_a_ball").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=f"no crops in {mined / 'val'}: .*identity-negatives"):
+        load_crops([ball_data / "crops", mined], "val")
 
 
 def test_identity_model_errors_name_the_file_and_fix(tmp_path: Path) -> None:
