@@ -122,7 +122,8 @@ class IdentifiedDetector:
     Each ball detection gets the most probable identity as its label and the full
     probability row in ``Detections.identity`` for the tracker's vote. With a classifier that
     has the ``not_a_ball`` class, a ball box it calls not a ball at ``reject_min`` or more is
-    dropped (counted in ``rejected``); ``reject_min`` None keeps every box.
+    dropped (counted in ``rejected``); ``reject_min`` None (the default; the daemon passes
+    ``detector.identity_reject``) keeps every box.
     """
 
     def __init__(
@@ -131,7 +132,7 @@ class IdentifiedDetector:
         classifier: IdentityClassifier,
         *,
         ball_class: str = "ball",
-        reject_min: float | None = 0.8,
+        reject_min: float | None = None,
     ) -> None:
         self.detector, self.classifier, self.ball_class = detector, classifier, ball_class
         self.reject_min = reject_min
