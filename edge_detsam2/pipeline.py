@@ -75,6 +75,8 @@ class Pipeline:
             "departure_shots": self.engine.departure_shots,
             # shots of a ball struck while no track was named the cue ball (events.strike_names_cue)
             "strikes_named_cue": self.engine.strikes_named_cue,
+            # cue-ball contacts inferred from the first object ball to leave rest (events.first_mover_hit)
+            "first_contacts_inferred": self.engine.first_contacts_inferred,
         }
 
 

@@ -153,6 +153,7 @@ class Daemon:
             "restrikes_merged": pipe.get("restrikes_merged", 0),
             "departure_shots": pipe.get("departure_shots", 0),
             "strikes_named_cue": pipe.get("strikes_named_cue", 0),
+            "first_contacts_inferred": pipe.get("first_contacts_inferred", 0),
             "events": self.events_count,
             "event_latency_ms": {
                 "mean": round(1e3 * float(np.mean(lat)), 1) if lat else None,

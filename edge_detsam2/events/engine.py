@@ -22,7 +22,15 @@ from edge_detsam2.events.impulses import Impulse, ImpulseScanner
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.pot import PotCandidate, left_by_jump, pot_candidate
 from edge_detsam2.events.rebound import rebound_cushion
-from edge_detsam2.events.shot import CueDeparture, ShotState, all_at_rest, back_project, is_moving, is_strike
+from edge_detsam2.events.shot import (
+    CueDeparture,
+    ShotState,
+    all_at_rest,
+    back_project,
+    is_moving,
+    is_strike,
+    leaves_rest,
+)
 from edge_detsam2.events.types import Event, EventType, utc_iso
 from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.table import TableGeometry
@@ -74,6 +82,7 @@ class EventEngine:
         self._kicks: dict[str, tuple[float, np.ndarray]] = {}  # track id -> (time, dv) of a contact while unseen
         self._renamed: dict[str, str] = {}  # track id -> name the engine knows better (a departed newcomer)
         self.departure_shots = 0  # shots seen only as the cue ball leaving its spot (departure_m)
+        self.first_contacts_inferred = 0  # cue-ball contacts inferred from the first ball to move (first_mover_hit)
         self.strikes_named_cue = 0  # shots of a ball struck while no track was named the cue ball (strike_names_cue)
         self._departure = CueDeparture()
         # track id -> where its mask went when it left a ball that dropped (left_by_jump)
@@ -123,6 +132,7 @@ class EventEngine:
                 out += self._classify(imp)
         out += self._watch_departure(t, cue_seen, seen)
         out += self._watch_unnamed_cue(t, seen)
+        out += self._watch_first_mover(t)
         out += self._update_pots(t, seen)
         out += self._update_shot_end(t)
         self._retire(t)
@@ -185,6 +195,8 @@ class EventEngine:
 
     def _classify(self, imp: Impulse) -> list[Event]:
         p, R = self.params, self.table.ball_radius_m
+        if p.first_mover_hit and imp.label != p.cue_label:
+            self._note_first_mover(imp)
         if is_strike(imp, self._tracks, R, p, self.noise):
             if self._shot.is_same_stroke(imp.t_s, p.restrike_s):
                 self.restrikes_merged += 1
@@ -205,6 +217,102 @@ class EventEngine:
             speed = float(np.linalg.norm(imp.v_before))
             return self._emit(EventType.REBOUND, imp.t_s, (imp.label,), imp.xy_m, speed, cushion=cushion)
         return []
+
+    def _note_first_mover(self, imp: Impulse) -> None:
+        """Keep ``imp`` as a first-mover candidate of the open shot (``first_mover_hit``): it sets
+        a resting object ball moving while no other object ball moves. Dated within the frames
+        that bracket its departure (the last sighting on its spot, the first off it): a ball
+        driven into a cushion within a frame gets a refined impulse time before it left."""
+        shot, p = self._shot, self.params
+        movers, tr = shot.first_movers, self._tracks.get(imp.track_id)
+        if movers is None or shot.start_t is None or imp.t_s <= shot.start_t or tr is None:
+            return
+        if not leaves_rest(imp, self._tracks, p, self.noise):
+            return
+        ts, ps = tr.window(imp.t_s - p.rest_window_s, imp.t_s + p.window_s)
+        before = ts < imp.t_s
+        if not before.any():
+            return
+        spot = np.median(ps[before], axis=0)
+        away = np.flatnonzero(np.linalg.norm(ps - spot, axis=1) > self._at_spot_m())
+        if not len(away) or away[0] == 0:
+            return
+        t_rest, t_away = float(ts[away[0] - 1]), float(ts[away[0]])
+        for other in self._tracks.values():
+            if other.id == tr.id or other.label == p.cue_label:
+                continue
+            fit = other.fit(t_rest - p.window_s, t_rest)
+            if fit is not None and fit.n >= 3 and is_moving(fit, p, self.noise):
+                return  # another ball was moving: it may have hit this one
+        t_hit = min(max(imp.t_s, t_rest), t_away)
+        label, xy = self._chain_root(tr.id, spot, imp.v_after, t_rest)
+        movers.append((t_away, t_hit, label, xy, float(np.linalg.norm(imp.v_after))))
+
+    def _chain_root(self, tid: str, xy: np.ndarray, v: np.ndarray, t: float) -> tuple[str, np.ndarray]:
+        """The ball that took the hit which set ``tid`` moving along v from rest at xy: walking
+        back through resting balls in contact behind it (a push through a rack, a Newton's
+        cradle, passes through balls that barely move), the last one has nothing behind it."""
+        p, R = self.params, self.table.ball_radius_m
+        d = v / max(float(np.linalg.norm(v)), 1e-9)
+        rest: dict[str, tuple[str, np.ndarray]] = {}
+        for other in self._tracks.values():
+            if other.id == tid or other.label == p.cue_label:
+                continue
+            ts, ps = other.window(t - p.window_s, t)
+            if len(ts):
+                rest[other.id] = (other.label, np.median(ps, axis=0))
+        label, seen = self._tracks[tid].label, {tid}
+        while True:
+            best: tuple[float, str] | None = None
+            for oid, (_, oxy) in rest.items():
+                off = xy - oxy
+                dist = float(np.linalg.norm(off))
+                if oid in seen or dist < 1e-9 or dist > 2 * R + p.contact_tolerance_m:
+                    continue
+                cos = float(np.dot(off, d)) / dist
+                if cos >= p.alignment and (best is None or cos > best[0]):
+                    best = (cos, oid)
+            if best is None:
+                return label, xy
+            seen.add(best[1])
+            label, xy = rest[best[1]]
+
+    def _watch_first_mover(self, t: float) -> list[Event]:
+        """The first object ball to leave rest in a shot was hit by the cue ball: nothing else
+        moved yet. When no cue-ball contact of that moment was seen (the cue ball too fast or
+        too close to be tracked through it), that collision is inferred (``first_mover_hit``).
+        Decided two fit windows after the first mover was seen off its spot, once the cue
+        ball's own impulses are in; of balls first seen off their spots in the same frame (a
+        rack), the one nearest the cue ball was hit."""
+        shot, p = self._shot, self.params
+        movers = shot.first_movers
+        if not movers:
+            return []
+        t0 = min(m[0] for m in movers)
+        if t - t0 < 2 * p.window_s:
+            return []
+        shot.first_movers = None  # settled, one way or the other
+        if shot.first_contact_t is not None and shot.first_contact_t <= t0 + p.window_s / 4:
+            return []
+        group = [m for m in movers if m[0] <= t0 + p.window_s / 4]
+        cue_xy = self._cue_position(min(m[1] for m in group))
+        _, t_hit, label, xy, speed = min(group, key=lambda m: float(np.linalg.norm(m[3] - cue_xy)))
+        self.first_contacts_inferred += 1
+        return self._emit(EventType.COLLISION, t_hit, (p.cue_label, label), xy, speed)
+
+    def _cue_position(self, t: float) -> np.ndarray:
+        """Where the cue ball was last seen at or before t; the shot's strike spot if nowhere."""
+        best: tuple[float, np.ndarray] | None = None
+        for tr in self._tracks.values():
+            if tr.label != self.params.cue_label:
+                continue
+            ts, ps = tr.window(-np.inf, t)
+            if len(ts) and (best is None or ts[-1] > best[0]):
+                best = (float(ts[-1]), ps[-1])
+        if best is not None:
+            return best[1]
+        assert self._shot.start_xy is not None
+        return self._shot.start_xy
 
     def _watch_unnamed_cue(self, t: float, seen: set[str]) -> list[Event]:
         """No track is named the cue ball, no shot is open, and a ball that rested is seen far
@@ -298,7 +406,7 @@ class EventEngine:
     def _open_shot(self, t: float, xy: np.ndarray, speed: float) -> list[Event]:
         """A strike at t: close the open shot (if any), open a new one and emit its ``shot``."""
         out = self._close_shot(t) if self._shot.open else []
-        self._shot.begin(t)
+        self._shot.begin(t, xy)
         return out + self._emit(EventType.SHOT, t, (self.params.cue_label,), xy, speed)
 
     def _update_pots(self, t: float, seen: set[str]) -> list[Event]:

@@ -74,6 +74,12 @@ class EventParams(BaseModel):
         "ball would be is the cue ball (the identity classifier misnamed it): a shot, and the track is the cue "
         "ball from then on.",
     )
+    first_mover_hit: bool = Field(
+        True,
+        description="The first object ball to leave rest in a shot was hit by the cue ball: when no cue-ball "
+        "contact of that moment is seen (a cue ball too fast to track), the collision is inferred, with the "
+        "ball nearest the cue ball of those set moving together.",
+    )
     pot_confirm_s: float = Field(0.3, ge=0.0, description="A ball gone this long at a pocket is potted (s).")
     pot_margin_m: float = Field(0.03, ge=0.0, description="Pocket zone = pocket radius + this margin (m).")
     pot_veto_seen: bool = Field(

@@ -25,16 +25,7 @@ from edge_detsam2.kinematics import BallTrack, LineFit, NoiseEstimate
 def is_strike(
     imp: Impulse, tracks: Mapping[str, BallTrack], ball_radius_m: float, params: EventParams, noise: NoiseEstimate
 ) -> bool:
-    if imp.label != params.cue_label:
-        return False
-    # At rest before: judged over the longer rest window, which averages out pixel jitter.
-    rest = tracks[imp.track_id].fit(imp.t_s - params.rest_window_s, imp.t_s - 1e-6) if imp.track_id in tracks else None
-    if rest is not None:
-        if is_moving(rest, params, noise):
-            return False
-    elif float(np.linalg.norm(imp.v_before)) > params.rest_speed_mps * 2:
-        return False
-    if float(np.linalg.norm(imp.v_after)) < params.shot_min_speed_mps:
+    if imp.label != params.cue_label or not leaves_rest(imp, tracks, params, noise):
         return False
     for other in tracks.values():
         if other.id == imp.track_id:
@@ -51,12 +42,30 @@ def is_strike(
     return True
 
 
+def leaves_rest(imp: Impulse, tracks: Mapping[str, BallTrack], params: EventParams, noise: NoiseEstimate) -> bool:
+    """``imp`` sets a resting ball moving at ``shot_min_speed_mps`` or more."""
+    # At rest before: judged over the longer rest window, which averages out pixel jitter.
+    rest = tracks[imp.track_id].fit(imp.t_s - params.rest_window_s, imp.t_s - 1e-6) if imp.track_id in tracks else None
+    if rest is not None:
+        if is_moving(rest, params, noise):
+            return False
+    elif float(np.linalg.norm(imp.v_before)) > params.rest_speed_mps * 2:
+        return False
+    return float(np.linalg.norm(imp.v_after)) >= params.shot_min_speed_mps
+
+
 @dataclass
 class ShotState:
     """The open shot: its start and what happened since (bounded by the events of one shot)."""
 
     start_t: float | None = None
+    start_xy: np.ndarray | None = None
     first_contact: str | None = None
+    first_contact_t: float | None = None
+    # Object balls set moving from rest in this shot while no other moved, (first time seen off
+    # the spot, contact time, label, position, speed), until the first contact is settled
+    # (``first_mover_hit``); None once it is.
+    first_movers: list[tuple[float, float, str, np.ndarray, float]] | None = None
     potted: list[str] = field(default_factory=list)
     cushions: int = 0
     rest_since: float | None = None
@@ -65,8 +74,9 @@ class ShotState:
     def open(self) -> bool:
         return self.start_t is not None
 
-    def begin(self, t: float) -> None:
-        self.start_t, self.first_contact, self.potted, self.cushions, self.rest_since = t, None, [], 0, None
+    def begin(self, t: float, xy: np.ndarray) -> None:
+        self.start_t, self.start_xy, self.potted, self.cushions, self.rest_since = t, xy, [], 0, None
+        self.first_contact, self.first_contact_t, self.first_movers = None, None, []
 
     def is_same_stroke(self, t: float, restrike_s: float) -> bool:
         """A strike at t belongs to the open shot's stroke: nobody strikes twice within restrike_s."""
@@ -75,8 +85,10 @@ class ShotState:
     def record(self, ev: Event, cue_label: str) -> None:
         if not self.open:
             return
-        if ev.type is EventType.COLLISION and self.first_contact is None and cue_label in ev.balls:
-            self.first_contact = next((b for b in ev.balls if b != cue_label), None)
+        if ev.type is EventType.COLLISION and cue_label in ev.balls:
+            if self.first_contact_t is None or ev.t_s < self.first_contact_t:
+                self.first_contact = next((b for b in ev.balls if b != cue_label), None)
+                self.first_contact_t = ev.t_s
         elif ev.type is EventType.POT:
             self.potted.append(ev.balls[0])
         elif ev.type is EventType.REBOUND:

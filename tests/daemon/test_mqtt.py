@@ -63,6 +63,8 @@ def test_end_to_end_events_match_jsonl_in_order(
         and stats["departure_shots"] == 0
         and stats["strikes_named_cue"] == 0
     )
+    # the break's cue-ball hit falls in the frame the rack bursts: inferred from the first mover
+    assert stats["first_contacts_inferred"] == 1
 
 
 def test_broker_outage_loses_and_duplicates_nothing(

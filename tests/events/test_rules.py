@@ -571,3 +571,60 @@ def test_a_still_mask_that_shifts_a_pixel_now_and_then_does_not_collide() -> Non
     assert [e.type for e in events] == [EventType.SHOT, EventType.SHOT_END], [e.to_json() for e in events]
     off = list(EventEngine(table, EventParams(collision_min_speed_mps=0.0)).run(frames))
     assert sum(e.type is EventType.COLLISION for e in off) >= 5  # the shifts do pass the impulse tests
+
+
+# The cue ball at 2 m/s from x=0.6 reaches ball_1 at x=1.5 at T_HEAD, hidden by the player's
+# arm from 1.2 s to 1.6 s: its contact is never seen, only ball_1 leaving its spot.
+_HIDDEN_AT_CONTACT = {"cue_ball": [(1.2, 1.6)]}
+
+
+def _cue_hidden_at_contact(cradle: bool, rolling: bool) -> dict[str, Any]:
+    balls = {"cue_ball": path((1.0, 0.6, 0.6), (T_HEAD, 1.5 - D, 0.6), (T_HEAD + 1.0, 1.5 - D + 0.3, 0.6))}
+    if cradle:  # ball_1 passes the hit on to ball_2, touching it, and stays (a Newton's cradle)
+        balls["ball_1"] = path((0.0, 1.5, 0.6))
+        balls["ball_2"] = path((T_HEAD, 1.5 + D, 0.6), (T_HEAD + 0.5, 1.5 + D + 0.85, 0.6))
+    else:
+        balls["ball_1"] = path((T_HEAD, 1.5, 0.6), (T_HEAD + 0.5, 1.5 + 0.85, 0.6))
+    if rolling:  # another ball rolling before ball_1 moves: it could have been the hitter
+        balls["ball_5"] = path((0.0, 0.3, 1.0), (3.0, 1.2, 1.0))
+    return balls
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+@pytest.mark.parametrize("cradle", [False, True], ids=["single", "cradle"])
+def test_the_first_ball_to_leave_rest_was_hit_by_the_cue_ball(fps: float, cradle: bool) -> None:
+    """Nothing but the cue ball moves after a strike, so the first object ball set moving was
+    hit by it, even when the contact itself is hidden; through a touching ball (a cradle) the
+    hit went to the ball that stayed. Without the rule the shot has no first contact."""
+    cal = calibration()
+    frames = track_frames(_cue_hidden_at_contact(cradle, False), cal, fps=fps, t_end=4.0, hidden=_HIDDEN_AT_CONTACT)
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    hits = [e for e in events if e.type is EventType.COLLISION and "cue_ball" in e.balls]
+    assert [e.balls for e in hits] == [("cue_ball", "ball_1")], [e.to_json() for e in events]
+    assert hits[0].t_s == pytest.approx(T_HEAD, abs=1.5 / fps)
+    assert engine.first_contacts_inferred == 1
+    assert events[-1].summary is not None and events[-1].summary.first_contact == "ball_1"
+    off = list(EventEngine(TableGeometry.from_calibration(cal), EventParams(first_mover_hit=False)).run(frames))
+    assert not any(e.type is EventType.COLLISION and "cue_ball" in e.balls for e in off)
+    assert off[-1].summary is not None and off[-1].summary.first_contact is None
+
+
+def test_no_cue_contact_is_inferred_while_another_ball_moves() -> None:
+    """A ball rolling when ball_1 leaves its spot may have hit it: nothing is inferred."""
+    cal = calibration()
+    frames = track_frames(_cue_hidden_at_contact(False, True), cal, fps=30.0, t_end=4.0, hidden=_HIDDEN_AT_CONTACT)
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    assert engine.first_contacts_inferred == 0
+    assert not any(e.type is EventType.COLLISION and "cue_ball" in e.balls for e in events)
+
+
+def test_a_seen_cue_contact_is_not_inferred_again() -> None:
+    """When the cue ball's contact is seen, the rule adds nothing: one collision, not two."""
+    cal = calibration()
+    frames = track_frames(_cue_hidden_at_contact(False, False), cal, fps=30.0, t_end=4.0)
+    engine = EventEngine(TableGeometry.from_calibration(cal))
+    events = list(engine.run(frames))
+    assert [e.balls for e in events if e.type is EventType.COLLISION] == [("cue_ball", "ball_1")]
+    assert engine.first_contacts_inferred == 0
