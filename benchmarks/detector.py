@@ -3,7 +3,8 @@
 For each frame of each clip (never used for training or tuning), runs the configured
 detector (and identity classifier) exactly as the daemon does, matches its boxes one-to-one
 to the visible ground-truth balls at IoU >= 0.5, and prints:
-- class-agnostic recall for balls at rest and in motion, and precision;
+- class-agnostic recall for balls at rest and in motion, and by speed (at rest, 0.05–1,
+  1–3 and over 3 m/s), and precision;
 - identity accuracy per detection, and per track after voting: each ground-truth ball is a
   track fed its matched detections, voted by the tracker's ``IdentityVotes`` with the
   configured switch margin and unique assignment, decided after every frame as the tracker
@@ -28,7 +29,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edge_detsam2.config import AppConfig, load_config
@@ -36,7 +36,7 @@ from edge_detsam2.detector.identity import IdentifiedDetector, IdentityClassifie
 from edge_detsam2.detector.yolo import YoloDetector
 from edge_detsam2.geometry.calibration import load_calibration
 from edge_detsam2.geometry.homography import Homography
-from edge_detsam2.sim.masks import read_masks
+from edge_detsam2.sim.masks import read_clip
 from edge_detsam2.sim.yolo_dataset import MIN_VISIBLE_FRACTION
 from edge_detsam2.tracker.association import box_iou
 from edge_detsam2.tracker.identity import IdentityVotes, evidence_of
@@ -77,17 +77,13 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float], v
     h = Homography.from_corners(np.asarray(cal.corners_px), cal.length_m, cal.width_m)
     tracks = list(read_tracks(clip / f"{name}.tracks.jsonl"))
     pockets = np.array([[u - r, v - r, u + r, v + r] for u, v, r in _pocket_boxes(cal, h)])
-    cap = cv2.VideoCapture(str(clip / f"{name}.mp4"))
     truth: dict[int, str] = {}  # track (ground-truth ball) -> its label
     track_of: dict[str, int] = {}
     ms = []
     pocket_hits = np.zeros(len(pockets))
-    n = 0
-    for (i, _size, masks), tf in zip(read_masks(clip / f"{name}.masks.jsonl"), tracks, strict=False):
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    n, size = 0, [0, 0]
+    for (i, rgb, masks), tf in zip(read_clip(clip, name), tracks, strict=False):
+        size = [rgb.shape[1], rgb.shape[0]]
         t0 = time.perf_counter()
         dets = detector.detect(rgb)
         ms.append((time.perf_counter() - t0) * 1e3)
@@ -110,10 +106,10 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float], v
         for t, (oid, _label) in enumerate(gt_ids):
             if not care[t]:
                 continue
-            moving = speed.get(oid, 0.0) >= REST_MPS
-            key = "motion" if moving else "rest"
-            counts[f"{key}_total"] += 1
-            counts[f"{key}_found"] += t in matched_t
+            v = speed.get(oid, 0.0)
+            for key in ("motion" if v >= REST_MPS else "rest", _speed_bin(v)):
+                counts[f"{key}_total"] += 1
+                counts[f"{key}_found"] += t in matched_t
         counts["pred_balls"] += len(pb) - sum(1 for _, t in pairs if not care[t])
         counts["pred_correct"] += sum(1 for p, t in pairs if care[t])
         for p, t in pairs:
@@ -141,7 +137,15 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float], v
     per_track = [votes.labels.get(track) == label for track, label in truth.items()]
     counts["tracks"] += len(per_track)
     counts["tracks_correct"] += sum(per_track)
-    return {"ms": ms, "size": [int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))]}
+    return {"ms": ms, "size": size}
+
+
+#: Upper edges (m/s) of the speed bins of ``recall_by_speed``; a 3-m/s ball moves 10 cm a frame at 30 fps.
+SPEED_BINS = (("<0.05", REST_MPS), ("0.05-1", 1.0), ("1-3", 3.0), (">3", np.inf))
+
+
+def _speed_bin(v: float) -> str:
+    return next(name for name, hi in SPEED_BINS if v < hi)
 
 
 def _pocket_boxes(cal: Any, h: Homography) -> list[tuple[float, float, float]]:
@@ -192,6 +196,10 @@ def main() -> int:
         "recall_motion": c["motion_found"] / max(c["motion_total"], 1),
         "balls_rest": int(c["rest_total"]),
         "balls_motion": int(c["motion_total"]),
+        "recall_by_speed": {
+            f"{k} m/s": {"recall": round(c[f"{k}_found"] / max(c[f"{k}_total"], 1), 4), "balls": int(c[f"{k}_total"])}
+            for k, _ in SPEED_BINS
+        },
         "precision": c["pred_correct"] / max(c["pred_balls"], 1),
         "identity_per_detection": c["id_correct"] / max(c["id_total"], 1),
         "identity_per_track": c["tracks_correct"] / max(c["tracks"], 1),

@@ -101,3 +101,24 @@ def read_masks(path: str | Path) -> Iterator[tuple[int, tuple[int, int], list[In
             except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
                 raise InputFormatError(f"{path}:{lineno}: bad masks line ({exc})") from None
             yield int(d["frame"]), size, masks
+
+
+def read_clip(directory: Path, name: str) -> Iterator[tuple[int, NDArray[np.uint8], list[InstanceMask]]]:
+    """Yield (frame, RGB image, masks) of a rendered clip (``NAME.mp4`` with ``NAME.masks.jsonl``)
+    in step, up to the shorter of the two."""
+    import cv2
+
+    video, masks_path = directory / f"{name}.mp4", directory / f"{name}.masks.jsonl"
+    if not masks_path.is_file():
+        raise InputFormatError(f"{masks_path} is missing; render the clip with edge-detsam2 simulate")
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise InputFormatError(f"{video} cannot be read; render it with edge-detsam2 simulate (no --no-video)")
+    try:
+        for i, _size, masks in read_masks(masks_path):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            yield i, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), masks
+    finally:
+        cap.release()

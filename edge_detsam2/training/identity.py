@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_detsam2.detector.identity import CROP_PX, CROP_SCALE, NOT_A_BALL, crop_boxes, to_input
-from edge_detsam2.errors import ConfigError
+from edge_detsam2.errors import ConfigError, InputFormatError
 from edge_detsam2.sim.yolo_dataset import IDENTITY_NAMES
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def mine_negatives(
     go to ``val`` (of a folder with one clip, the last ``val_fraction`` of its frames). Returns
     the counts per split.
     """
-    from edge_detsam2.sim.masks import read_masks
+    from edge_detsam2.sim.masks import read_clip, read_masks
     from edge_detsam2.tracker.association import box_iou
 
     counts = {"train": 0, "val": 0, "frames": 0, "boxes": 0}
@@ -255,22 +255,13 @@ def mine_negatives(
             (out / split / NOT_A_BALL).mkdir(parents=True, exist_ok=True)
         for k, name in enumerate(names):
             clip_split = "val" if k >= len(names) - n_val else "train"
-            cap = cv2.VideoCapture(str(folder / f"{name}.mp4"))
-            n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            val_from = int((1 - val_fraction) * n_frames) if len(names) == 1 else n_frames
-            if not cap.isOpened():
-                raise ConfigError(
-                    f"--clips: {folder / (name + '.mp4')} cannot be read; render it with simulate (no --no-video)"
-                )
+            n_frames = sum(1 for _ in read_masks(folder / f"{name}.masks.jsonl")) if len(names) == 1 else 0
+            val_from = int((1 - val_fraction) * n_frames) if len(names) == 1 else np.inf
             try:
-                for i, _size, masks in read_masks(folder / f"{name}.masks.jsonl"):
-                    ok, bgr = cap.read()
-                    if not ok:
-                        break
+                for i, rgb, masks in read_clip(folder, name):
                     if i % every:
                         continue
                     split = "val" if i >= val_from else clip_split
-                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                     dets = detector.detect(rgb)
                     boxes = dets.boxes[np.array([lb == ball_class for lb in dets.labels], dtype=bool)]
                     counts["frames"] += 1
@@ -284,11 +275,11 @@ def mine_negatives(
                         inside = (truth[:, 0] <= cx) & (cx <= truth[:, 2]) & (truth[:, 1] <= cy) & (cy <= truth[:, 3])
                         if (iou.shape[1] and iou[j].max() >= max_iou) or inside.any():
                             continue
-                        crop = crop_boxes(np.asarray(rgb, dtype=np.uint8), box[None])[0]
+                        crop = crop_boxes(rgb, box[None])[0]
                         png = out / split / NOT_A_BALL / f"{folder.name}_{name}_{i:05d}_{j}.png"
                         cv2.imwrite(str(png), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
                         counts[split] += 1
-            finally:
-                cap.release()
+            except InputFormatError as exc:
+                raise ConfigError(f"--clips: {exc}") from None
             logger.info("negatives: %s/%s: %d train, %d val so far", folder.name, name, counts["train"], counts["val"])
     return counts
