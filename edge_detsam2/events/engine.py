@@ -21,7 +21,7 @@ from edge_detsam2.events.collision import collision_partners
 from edge_detsam2.events.impulses import Impulse, ImpulseScanner
 from edge_detsam2.events.params import EventParams
 from edge_detsam2.events.pot import PotCandidate, left_by_jump, pot_candidate
-from edge_detsam2.events.rebound import rebound_cushion
+from edge_detsam2.events.rebound import mirrored_rebound, rebound_cushion
 from edge_detsam2.events.shot import (
     CueDeparture,
     ShotState,
@@ -130,6 +130,8 @@ class EventEngine:
             noise = max(sigma, track.jitter_m())
             for imp in scanner.scan(track, t, p.window_s, p.impulse_min_mps, noise, p.significance):
                 out += self._classify(imp)
+        if p.mirror_min_speed_mps > 0:
+            out += self._watch_mirrors(t, seen)
         out += self._watch_departure(t, cue_seen, seen)
         out += self._watch_unnamed_cue(t, seen)
         out += self._watch_first_mover(t)
@@ -281,7 +283,7 @@ class EventEngine:
         """The first object ball to leave rest in a shot was hit by the cue ball: nothing else
         moved yet. When no cue-ball contact of that moment was seen (the cue ball too fast or
         too close to be tracked through it), that collision is inferred (``first_mover_hit``).
-        Decided two fit windows after the first mover was seen off its spot, once the cue
+        Decided 1.5 fit windows after the first mover was seen off its spot, once the cue
         ball's own impulses are in; of balls first seen off their spots in the same frame (a
         rack), the one nearest the cue ball was hit."""
         shot, p = self._shot, self.params
@@ -289,7 +291,7 @@ class EventEngine:
         if not movers:
             return []
         t0 = min(m[0] for m in movers)
-        if t - t0 < 2 * p.window_s:
+        if t - t0 < 1.5 * p.window_s:
             return []
         shot.first_movers = None  # settled, one way or the other
         if shot.first_contact_t is not None and shot.first_contact_t <= t0 + p.window_s / 4:
@@ -313,6 +315,21 @@ class EventEngine:
             return best[1]
         assert self._shot.start_xy is not None
         return self._shot.start_xy
+
+    def _watch_mirrors(self, t: float, seen: set[str]) -> list[Event]:
+        """Rebounds between a fast ball's last two sightings (``mirrored_rebound``)."""
+        out: list[Event] = []
+        for tid in sorted(seen):
+            tr = self._tracks[tid]
+            ts, ps = tr.window(t - 3 * self.params.window_s, t)
+            if len(ts) < 3 or ts[-1] != t or np.any(np.diff(ts[-3:]) > 0.7 * self.params.window_s):
+                continue
+            hit = mirrored_rebound(ts[-3:], ps[-3:], self.table, self.params)
+            if hit is not None:
+                t_hit, xy, cushion = hit
+                speed = float(np.linalg.norm(ps[-2] - ps[-3]) / (ts[-2] - ts[-3]))
+                out += self._emit(EventType.REBOUND, t_hit, (tr.label,), xy, speed, cushion=cushion)
+        return out
 
     def _watch_unnamed_cue(self, t: float, seen: set[str]) -> list[Event]:
         """No track is named the cue ball, no shot is open, and a ball that rested is seen far

@@ -49,6 +49,13 @@ class EventParams(BaseModel):
     jaw_zone_m: float = Field(
         0.03, ge=0.0, description="Off-rail contacts within pocket radius + ball radius + this are jaw contacts (m)."
     )
+    mirror_min_speed_mps: float = Field(
+        1.5,
+        ge=0.0,
+        description="A ball this fast whose third sighting, mirrored in a cushion line, continues its first two "
+        "rebounded between them, even when the impulse scan cannot separate the contact from the next (m/s); "
+        "0: off.",
+    )
     rest_speed_mps: float = Field(0.03, gt=0.0, description="Speed below which a ball is at rest (m/s).")
     rest_window_s: float = Field(0.3, gt=0.0, description="Window of the rest-speed fit (s).")
     shot_min_speed_mps: float = Field(

@@ -47,3 +47,53 @@ def _in_jaw(xy: np.ndarray, rail: str, table: TableGeometry, params: EventParams
     if min(along, length - along) <= params.corner_jaw_m:
         return True
     return rail in ("top", "bottom") and abs(along - length / 2) <= params.middle_jaw_m
+
+
+def mirrored_rebound(
+    ts: np.ndarray, ps: np.ndarray, table: TableGeometry, params: EventParams
+) -> tuple[float, np.ndarray, str] | None:
+    """A rebound between the last two of three sightings, too fast for the impulse scan (a
+    ball at break speed meets a cushion and is a frame away from it again).
+
+    The third sighting mirrored in a cushion's ball-centre line continues the first two in a
+    straight line (cosine ``MIRROR_ALIGNMENT``) at 0.35–1.1 times their speed (a cushion takes
+    speed and adds none; the margins cover the noise of speeds from two sightings), while the
+    third sighting itself does not: the ball reflected off that cushion. Returns (time,
+    position, cushion name) where the mirrored step crosses the line, named as
+    ``rebound_cushion`` names it; None when that is in a pocket's mouth.
+    """
+    (t0, t1, t2), (p0, p1, p2) = ts, ps
+    v = (p1 - p0) / (t1 - t0)
+    speed = float(np.linalg.norm(v))
+    if speed < params.mirror_min_speed_mps:
+        return None
+    d_direct = p2 - p1
+    if float(np.dot(d_direct, v)) >= 0.9 * float(np.linalg.norm(d_direct)) * speed:
+        return None  # straight on: no reflection
+    R = table.ball_radius_m
+    for rail in table.rails:
+        h1 = rail.distance(p1) - R  # the ball centre's distance from the line it reflects at
+        h2 = rail.distance(p2) - R
+        if h1 < -params.cushion_tolerance_m or h2 < -params.cushion_tolerance_m:
+            continue
+        mirror = p2 - 2 * h2 * rail.normal
+        step = mirror - p1
+        dist = float(np.linalg.norm(step))
+        if dist < 1e-9 or float(np.dot(step, v)) < MIRROR_ALIGNMENT * dist * speed:
+            continue
+        ratio = dist / (t2 - t1) / speed
+        if not 0.35 <= ratio <= 1.1:
+            continue
+        f = h1 / max(h1 + h2, 1e-9)
+        xy = p1 + f * step
+        t = float(t1 + f * (t2 - t1))
+        pocket, pocket_dist = table.nearest_pocket(xy)
+        if pocket_dist <= pocket.radius_m + params.pot_margin_m:
+            return None  # into the pocket's mouth, not off a cushion
+        name = f"jaw:{pocket.id}" if _in_jaw(xy, rail.name, table, params) else rail.name
+        return t, xy, name
+    return None
+
+
+#: Min cosine between the first two sightings' motion and the step to the mirrored third.
+MIRROR_ALIGNMENT = 0.97

@@ -628,3 +628,34 @@ def test_a_seen_cue_contact_is_not_inferred_again() -> None:
     events = list(engine.run(frames))
     assert [e.balls for e in events if e.type is EventType.COLLISION] == [("cue_ball", "ball_1")]
     assert engine.first_contacts_inferred == 0
+
+
+def _fast_double_rebound() -> tuple[dict[str, Any], list[tuple[str, float]]]:
+    """ball_5 at 6 m/s into the right cushion, back at 5 m/s into the top one 0.06 s later
+    (a break ball near a corner: two contacts two frames apart at 30 fps)."""
+    right, top = L - R_BALL, R_BALL
+    t1 = 1.0 + (right - 1.6) / 6.0  # at the right cushion
+    p1 = np.array([right, 0.25])
+    v2 = np.array([-3.0, -4.0])  # 5 m/s after the right cushion
+    t2 = t1 + (p1[1] - top) / 4.0  # at the top cushion
+    p2 = p1 + (t2 - t1) * v2
+    p3 = p2 + 0.3 * np.array([-3.0, 3.5])
+    balls = {"ball_5": path((1.0, 1.6, 0.25), (t1, *p1), (t2, *p2), (t2 + 0.3, *p3))}
+    return balls, [("right", t1), ("top", t2)]
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+def test_rebounds_between_sightings_of_a_fast_ball_are_found(fps: float) -> None:
+    """At break speed a ball meets a cushion and is a frame away again, and the next contact
+    follows within the impulse scan's window; the third sighting mirrored in the cushion
+    continues the first two, which places each rebound between two sightings."""
+    balls, expect = _fast_double_rebound()
+    cal = calibration()
+    frames = track_frames(balls, cal, fps=fps, t_end=2.0)
+    events = list(EventEngine(TableGeometry.from_calibration(cal)).run(frames))
+    got = sorted(((e.cushion, e.t_s) for e in events if e.type is EventType.REBOUND), key=lambda c: c[1])
+    assert [c for c, _ in got] == [c for c, _ in expect], got
+    for (_, t), (_, t_true) in zip(got, expect, strict=True):
+        assert t == pytest.approx(t_true, abs=1.0 / fps)
+    off = EventEngine(TableGeometry.from_calibration(cal), EventParams(mirror_min_speed_mps=0.0)).run(frames)
+    assert "top" not in {e.cushion for e in off if e.type is EventType.REBOUND}  # the impulse scan alone misses it
