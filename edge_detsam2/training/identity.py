@@ -238,7 +238,7 @@ def mine_negatives(
     go to ``val`` (of a folder with one clip, the last ``val_fraction`` of its frames). Returns
     the counts per split.
     """
-    from edge_detsam2.sim.masks import read_clip, read_masks
+    from edge_detsam2.sim.masks import read_clip
     from edge_detsam2.tracker.association import box_iou
 
     counts = {"train": 0, "val": 0, "frames": 0, "boxes": 0}
@@ -255,8 +255,11 @@ def mine_negatives(
             (out / split / NOT_A_BALL).mkdir(parents=True, exist_ok=True)
         for k, name in enumerate(names):
             clip_split = "val" if k >= len(names) - n_val else "train"
-            n_frames = sum(1 for _ in read_masks(folder / f"{name}.masks.jsonl")) if len(names) == 1 else 0
-            val_from = int((1 - val_fraction) * n_frames) if len(names) == 1 else np.inf
+            val_from: float = np.inf  # of a folder with one clip, the last val_fraction of its frames
+            masks = folder / f"{name}.masks.jsonl"
+            if len(names) == 1 and masks.is_file():  # (a missing one: read_clip says so)
+                with open(masks, "rb") as fh:  # one line per frame
+                    val_from = int((1 - val_fraction) * sum(1 for _ in fh))
             try:
                 for i, rgb, masks in read_clip(folder, name):
                     if i % every:
