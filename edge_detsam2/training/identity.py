@@ -256,9 +256,9 @@ def mine_negatives(
         for k, name in enumerate(names):
             clip_split = "val" if k >= len(names) - n_val else "train"
             val_from: float = np.inf  # of a folder with one clip, the last val_fraction of its frames
-            masks = folder / f"{name}.masks.jsonl"
-            if len(names) == 1 and masks.is_file():  # (a missing one: read_clip says so)
-                with open(masks, "rb") as fh:  # one line per frame
+            masks_file = folder / f"{name}.masks.jsonl"
+            if len(names) == 1 and masks_file.is_file():  # (a missing one: read_clip says so)
+                with open(masks_file, "rb") as fh:  # one line per frame
                     val_from = int((1 - val_fraction) * sum(1 for _ in fh))
             try:
                 for i, rgb, masks in read_clip(folder, name):
