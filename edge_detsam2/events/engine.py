@@ -236,10 +236,10 @@ class EventEngine:
         if not before.any():
             return
         spot = np.median(ps[before], axis=0)
-        away = np.flatnonzero(np.linalg.norm(ps - spot, axis=1) > self._at_spot_m())
-        if not len(away) or away[0] == 0:
+        i = first_off_spot(ps, spot, self._at_spot_m())
+        if i in (0, len(ps)):
             return
-        t_rest, t_away = float(ts[away[0] - 1]), float(ts[away[0]])
+        t_rest, t_away = float(ts[i - 1]), float(ts[i])
         for other in self._tracks.values():
             if other.id == tr.id or other.label == p.cue_label:
                 continue
@@ -355,8 +355,7 @@ class EventEngine:
             rest = (ts >= t_rest - p.rest_window_s) & (ts <= t_rest)
             rest_ts, rest_ps = ts[rest], ps[rest]
             spot = np.median(rest_ps, axis=0)  # robust to the mask lingering on the cue tip at the end
-            away = np.flatnonzero(np.linalg.norm(rest_ps - spot, axis=1) > dev_m)
-            i = int(away[0]) if len(away) else len(rest_ts)  # sightings before i: at rest on the spot
+            i = first_off_spot(rest_ps, spot, dev_m)  # sightings before i: at rest on the spot
             if i < 5:
                 continue  # it did not rest there
             (t1, p1), (t2, p2) = (ts[-2], ps[-2]), (ts[-1], ps[-1])
@@ -551,6 +550,12 @@ class EventEngine:
         )
         self._shot.record(ev, self.params.cue_label)
         return [ev]
+
+
+def first_off_spot(ps: np.ndarray, spot: np.ndarray, dev_m: float) -> int:
+    """Index of the first sighting farther than ``dev_m`` from ``spot``; len(ps) if none is."""
+    away = np.flatnonzero(np.linalg.norm(ps - spot, axis=1) > dev_m)
+    return int(away[0]) if len(away) else len(ps)
 
 
 def _order(a: str, b: str, cue_label: str) -> tuple[str, str]:
