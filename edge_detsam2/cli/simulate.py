@@ -58,6 +58,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         default=10,
         help="sample every Nth frame for the dataset (default 10)",
     )
+    p.add_argument(
+        "--yolo-fast",
+        action="store_true",
+        help="also sample every frame in which a ball moves so fast it is a motion streak (breaks)",
+    )
     p.set_defaults(func=run)
 
 
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         crops=args.crops,
         augment=args.augment,
         yolo_every=args.yolo_every,
+        yolo_fast=args.yolo_fast,
     )
     opts.validate()
     with Progress(opts.clips, "simulate") as progress:

@@ -43,6 +43,7 @@ class SimulateOptions:
     crops: Path | None = None
     augment: bool = False
     yolo_every: int = 10
+    yolo_fast: bool = False
 
     def validate(self) -> None:
         """UsageError naming the flag of the first invalid option."""
@@ -63,6 +64,7 @@ class SimulateOptions:
             (self.video or self.yolo_dataset is None, "--yolo-dataset needs rendered frames; drop --no-video"),
             (self.yolo_classes in ("identity", "ball"), "--yolo-classes must be identity or ball"),
             (self.crops is None or self.yolo_dataset is not None, "--crops samples the --yolo-dataset frames; add it"),
+            (not self.yolo_fast or self.yolo_dataset is not None, "--yolo-fast samples --yolo-dataset frames; add it"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -124,6 +126,7 @@ def simulate_clips(
             layout=layout,
             perspective=opts.perspective,
             yolo_every=opts.yolo_every,
+            yolo_fast=opts.yolo_fast,
             video=opts.video,
             domain=opts.domain,
         )

@@ -36,6 +36,7 @@ F64 = NDArray[np.float64]
 NOISE_BANK = 4
 MAX_SUBSAMPLES = 16
 BLUR_STEP_PX = 1.5  # one sub-frame render per this much motion during the exposure
+STREAK_PEAK = 0.9  # a ball whose blurred alpha peaks below this covers no pixel all exposure: a streak
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ClipOptions:
     layout: str = "rack"
     perspective: float = 1.0
     yolo_every: int = 10
+    yolo_fast: bool = False  # also sample every frame in which a ball is a motion streak
     video: bool = True  # False: ground truth only (tracks, events, table), no rendering
     domain: str = "wide"  # look randomisation: wide (sim-to-real) or narrow (green studio table)
 
@@ -97,6 +99,7 @@ class _Renderer:
         shape = (camera.height, camera.width, 3)
         self.noise = [rng.standard_normal(shape, dtype=np.float32) * look.noise_sigma for _ in range(NOISE_BANK)]
         self.painter = BallPainter()
+        self.streaks = 0  # balls drawn as motion streaks (no pixel fully covered) in the last frame
         self.balls = {
             label: BallAppearance(
                 ball_number(label),
@@ -140,6 +143,7 @@ class _Renderer:
         objects: list[TrackedObject] = []
         sprites = []
         disc_area: dict[str, float] = {}
+        self.streaks = 0
         for label in self.physics.labels:
             kin = self.physics.state(label, t)
             if i > 0:
@@ -153,16 +157,23 @@ class _Renderer:
             centres = self.subsample_centres(label, t, kin)
             valid = centres[~np.isnan(centres[:, 0])]
             (x0, y0), rgb, alpha = self.painter.sprite(self.balls[label], valid, r)
+            # A ball that moves more than its diameter in a frame never reaches alpha 0.5:
+            # its mask is where the streak is at least half its own peak, so a break-speed
+            # ball still has a mask (and a YOLO box, and an identity crop). A ball at rest
+            # peaks at 1 and keeps the 0.5 threshold; the pocket fade below still applies.
+            peak = float(alpha.max()) if alpha.size else 1.0
+            mask_at = 0.5 * min(1.0, peak)
+            self.streaks += peak < STREAK_PEAK
             alpha *= len(valid) / len(centres)
             rgb *= len(valid) / len(centres)
             self._shadow(img, centre, r)
-            sprites.append((oid, label, x0, y0, rgb, alpha))
-        for _, _, x0, y0, rgb, alpha in sprites:
+            sprites.append((oid, label, x0, y0, rgb, alpha, mask_at))
+        for _, _, x0, y0, rgb, alpha, _ in sprites:
             _composite(img, x0, y0, rgb, alpha)
         cue_a = self._draw_occluders(img, t)
         masks = []
-        for oid, label, x0, y0, _, alpha in sprites:
-            m = alpha > 0.5
+        for oid, label, x0, y0, _, alpha, mask_at in sprites:
+            m = alpha > mask_at
             if cue_a is not None:
                 ys, xs = (
                     slice(max(y0, 0), min(y0 + m.shape[0], h_img)),
@@ -346,7 +357,7 @@ def render_clip(
             writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             tracks_fh.write(TrackFrame(i, t, tuple(objects)).to_json() + "\n")
             masks_fh.write(frame_masks_json(i, (opts.height, opts.width), masks) + "\n")
-            if yolo is not None and i % opts.yolo_every == 0:
+            if yolo is not None and (i % opts.yolo_every == 0 or (opts.yolo_fast and renderer.streaks)):
                 yolo[0].add(yolo[1], f"{name}_{i:06d}", img, masks, disc_area, pockets_px)
     writer.release()
     return ClipResult(name, n_frames, len(events), time.perf_counter() - t0, paths)
