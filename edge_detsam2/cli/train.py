@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument(
         "--model",
         default="yolov8n",
-        help="yolov8p (pico: n's depth at half its width), yolov8n, yolov8s, or a .pt to fine-tune (default yolov8n)",
+        help="yolov8p (pico: n's depth at half its width), yolov8n, yolov8s; or a .pt, or an exported .onnx "
+        "detector such as the bundled one, to fine-tune (default yolov8n)",
     )
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--imgsz", type=int, default=640)

@@ -23,6 +23,7 @@ import yaml
 from edge_detsam2.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+CALIBRATION_IMAGES = 64  # training frames that set the batch norms of a detector fine-tuned from ONNX
 
 
 def _model_yaml(nc: int, scale: str, workdir: Path) -> Path:
@@ -38,20 +39,31 @@ def _model_yaml(nc: int, scale: str, workdir: Path) -> Path:
     return path
 
 
+def _data_root(data: Path, spec: dict[str, Any]) -> Path:
+    root = Path(spec.get("path") or data.parent)
+    return root if root.is_absolute() else (data.parent / root).resolve()
+
+
+def _train_images(data: Path, spec: dict[str, Any]) -> list[Path]:
+    """The train split's images, sorted; empty when it is not a folder or list of folders."""
+    root = _data_root(data, spec)
+    dirs = [spec["train"]] if isinstance(spec.get("train"), str) else spec.get("train")
+    trains = [root / d for d in dirs] if isinstance(dirs, list) else []
+    if not trains or not all(t.is_dir() for t in trains):
+        return []
+    return sorted(p for t in trains for p in t.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
 def _shuffled_data(data: Path, spec: dict[str, Any], work: Path, seed: int) -> Path:
     """A copy of data.yaml whose train split (one folder or a list of them) is a shuffled image list.
 
     With ``rect`` batches ultralytics turns off shuffling and keeps file order, so every
     batch would come from one clip; a shuffled list mixes clips, tables and looks.
     """
-    root = Path(spec.get("path") or data.parent)
-    if not root.is_absolute():
-        root = (data.parent / root).resolve()
-    dirs = [spec["train"]] if isinstance(spec["train"], str) else spec["train"]
-    trains = [root / d for d in dirs] if isinstance(dirs, list) else []
-    if not trains or not all(t.is_dir() for t in trains):
+    root = _data_root(data, spec)
+    files = [str(p) for p in _train_images(data, spec)]
+    if not files:
         return data
-    files = sorted(str(p) for t in trains for p in t.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     random.Random(seed).shuffle(files)
     listing = work / "train.txt"
     listing.write_text("\n".join(files) + "\n")
@@ -116,10 +128,16 @@ def train_detector(
     else:
         if model.endswith(".pt"):
             source: Any = model  # fine-tune from given weights (trusted file)
+        elif model.endswith(".onnx"):
+            images = _train_images(data, spec)
+            step = max(1, len(images) // CALIBRATION_IMAGES)
+            source = str(checkpoint_from_onnx(Path(model), names, images[::step][:CALIBRATION_IMAGES], work))
         elif model in ("yolov8p", "yolov8n", "yolov8s"):
             source = str(_model_yaml(len(names), model[-1], work))
         else:
-            raise ConfigError(f"--model {model}: use yolov8p, yolov8n, yolov8s or a .pt file to fine-tune")
+            raise ConfigError(
+                f"--model {model}: use yolov8p, yolov8n, yolov8s, or a .pt or exported .onnx detector to fine-tune"
+            )
         yolo = YOLO(source, task="detect")
         yolo.train(
             data=str(_shuffled_data(data, spec, work, seed) if rect else data),
@@ -138,7 +156,7 @@ def train_detector(
             flipud=0.5,
             degrees=3.0,
             # a fine-tune starts from trained weights: a short warm-up, not 3 epochs of it
-            warmup_epochs=0.5 if model.endswith(".pt") else 3.0,
+            warmup_epochs=0.5 if model.endswith((".pt", ".onnx")) else 3.0,
             plots=False,
             project=str(work),
             name="run",
@@ -176,3 +194,98 @@ def train_detector(
     if temporary:
         shutil.rmtree(work, ignore_errors=True)
     return recipe
+
+
+def checkpoint_from_onnx(onnx_path: Path, names: dict[int, str], images: list[Path], work: Path) -> Path:
+    """An ultralytics checkpoint (``.pt`` in ``work``) with the weights of an exported detector.
+
+    The shipped detector is ONNX: ultralytics fused each batch norm into its convolution. To
+    fine-tune it, every ``Conv`` gets the fused kernel back and a batch norm that undoes its own
+    normalisation: running mean and variance are the convolution's per-channel statistics on
+    ``images`` (the training frames), weight = sqrt(var + eps), bias = mean + the fused bias. In
+    eval mode the model computes exactly what the ONNX file does; in training mode the batch's
+    statistics are close to those, so the first steps start from the shipped detector.
+    """
+    import cv2
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from ultralytics.nn.modules import Conv
+    from ultralytics.nn.tasks import DetectionModel
+
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except Exception as exc:  # any unreadable file is one line
+        raise ConfigError(f"--model {onnx_path}: not a readable ONNX file ({exc})") from None
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    stem = weights.get("model.0.conv.weight")
+    scale = {8: "p", 16: "n", 32: "s"}.get(int(stem.shape[0])) if stem is not None else None
+    if scale is None:
+        raise ConfigError(f"--model {onnx_path}: not a YOLOv8 p/n/s detector exported by ultralytics")
+    model = DetectionModel(str(_model_yaml(len(names), scale, work)), verbose=False)  # type: ignore[no-untyped-call]
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, Conv)}
+    state = model.state_dict()
+    for key in state:
+        prefix = key.rsplit(".", 1)[0]
+        if prefix.endswith(".bn") or key.rsplit(".", 2)[0] in convs:
+            continue  # Conv+BN pairs below
+        if key in weights:
+            if weights[key].shape != state[key].shape:
+                raise ConfigError(
+                    f"--model {onnx_path}: {key} has shape {tuple(weights[key].shape)}, expected "
+                    f"{tuple(state[key].shape)}; was it trained on the classes of --data?"
+                )
+            state[key] = weights[key]
+    for name, m in convs.items():
+        w, b = weights.get(f"{name}.conv.weight"), weights.get(f"{name}.conv.bias")
+        if w is None or b is None or w.shape != m.conv.weight.shape:
+            raise ConfigError(f"--model {onnx_path}: no fused weights for {name}; export it with ultralytics")
+        state[f"{name}.conv.weight"] = w
+        state[f"{name}.bn.weight"] = torch.ones_like(b)
+        state[f"{name}.bn.bias"] = b
+        state[f"{name}.bn.running_mean"] = torch.zeros_like(b)
+        state[f"{name}.bn.running_var"] = torch.full_like(b, 1.0) - m.bn.eps
+    missing = [k for k, _ in model.named_parameters() if k not in weights and k.rsplit(".", 2)[0] not in convs]
+    if missing:
+        raise ConfigError(f"--model {onnx_path}: no weights for {missing[0]}; export it with ultralytics")
+    model.load_state_dict(state)
+    # Now exact in eval mode; measure each convolution's output statistics on real frames.
+    sums: dict[str, list[Any]] = {n: [0, 0.0, 0.0] for n in convs}  # count, sum, sum of squares
+
+    def measure(name: str, out: torch.Tensor) -> None:
+        z = out.detach().double().transpose(0, 1).flatten(1)
+        acc = sums[name]
+        acc[0] += z.shape[1]
+        acc[1] = acc[1] + z.sum(dim=1)
+        acc[2] = acc[2] + (z * z).sum(dim=1)
+
+    hooks = [m.conv.register_forward_hook(lambda _m, _i, out, n=n: measure(n, out)) for n, m in convs.items()]
+    model.eval()
+    with torch.no_grad():
+        for path in images:
+            img = cv2.imread(str(path))
+            if img is None:
+                continue
+            h, w = img.shape[:2]
+            s = 640 / max(h, w)
+            img = cv2.resize(img, (round(w * s / 32) * 32, round(h * s / 32) * 32))
+            x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).float()[None] / 255.0
+            model(x)
+    for hook in hooks:
+        hook.remove()
+    if not sums[next(iter(convs))][0]:
+        raise ConfigError(f"no readable training images to measure the detector's statistics ({len(images)} listed)")
+    for name, m in convs.items():
+        n, total, squares = sums[name]
+        mean = (total / n).float()
+        var = (squares / n - total * total / (n * n)).clamp(min=0.0).float()
+        state[f"{name}.bn.running_mean"] = mean
+        state[f"{name}.bn.running_var"] = var
+        state[f"{name}.bn.weight"] = torch.sqrt(var + m.bn.eps)
+        state[f"{name}.bn.bias"] = mean + weights[f"{name}.conv.bias"]
+    model.load_state_dict(state)
+    model.names = names
+    path = work / f"{onnx_path.stem}-from-onnx.pt"
+    torch.save({"model": model, "train_args": {}}, path)  # our own file, read back by ultralytics below
+    return path

@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edge_detsam2.cli import main  # noqa: E402
+from edge_detsam2.config import BUNDLED_DETECTOR, MODELS_DIR  # noqa: E402
 from edge_detsam2.detector.yolo import YoloDetector  # noqa: E402
 from edge_detsam2.tracker.model import ModelSpec, build_model, small_overrides  # noqa: E402
 from edge_detsam2.training.sam2 import (  # noqa: E402
@@ -101,3 +102,28 @@ def test_train_sam2_command_writes_a_checkpoint_the_tracker_loads_and_resumes(si
 def test_train_sam2_resume_without_a_checkpoint_is_a_usage_error(sim_dir: Path, tmp_path: Path) -> None:
     rc = main(["train", "sam2", "--clips", str(sim_dir), "--out", str(tmp_path / "none.pt"), "--resume"])
     assert rc == 2
+
+
+def test_detector_from_onnx_computes_what_the_onnx_file_does(sim_dir: Path, tmp_path: Path) -> None:
+    """Fine-tuning starts from the shipped ONNX: fused kernels back, batch norms measured on frames."""
+    import cv2
+    import onnxruntime as ort
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from edge_detsam2.errors import ConfigError
+    from edge_detsam2.training.detector import checkpoint_from_onnx
+
+    onnx_path = MODELS_DIR / BUNDLED_DETECTOR
+    images = sorted((sim_dir / "yolo" / "images" / "train").glob("*.jpg"))[:4]
+    ckpt = checkpoint_from_onnx(onnx_path, {0: "ball", 1: "pocket"}, images, tmp_path)
+    model, _ = load_checkpoint(str(ckpt))
+    frame = cv2.resize(cv2.imread(str(images[-1])), (640, 384))
+    x = np.ascontiguousarray(frame[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0
+    ref = ort.InferenceSession(str(onnx_path)).run(None, {"images": x})[0]
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x))[0].numpy()
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() < 1e-3 * np.abs(ref).max()
+    assert ref[0, 4].max() > 0.5  # the frame has balls the shipped detector sees
+    with pytest.raises(ConfigError, match="classes of --data"):
+        checkpoint_from_onnx(onnx_path, {i: f"c{i}" for i in range(17)}, images, tmp_path)
