@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this (s)")
     i.add_argument("--resume", action="store_true", help="go on from the checkpoint beside --out")
+    i.add_argument(
+        "--init", type=Path, default=None, help="fine-tune from this checkpoint (.ckpt.safetensors of an earlier run)"
+    )
     i.set_defaults(func=run_identity)
     n = tsub.add_parser(
         "identity-negatives",
@@ -138,6 +141,7 @@ def run_identity(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         time_budget_s=args.time_budget,
+        init=args.init,
     )
     print(json.dumps({k: recipe[k] for k in ("val_accuracy", "train_seconds", "train_crops")}, indent=1))
     return 0

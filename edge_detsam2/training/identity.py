@@ -119,8 +119,13 @@ def train_identity(
     seed: int = 0,
     resume: bool = False,
     time_budget_s: float | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, export ``out`` (ONNX) with ``out``.json (sidecar + recipe); returns the recipe."""
+    """Train, export ``out`` (ONNX) with ``out``.json (sidecar + recipe); returns the recipe.
+
+    ``init``: a checkpoint (``.ckpt.safetensors``) of an earlier run to fine-tune, with a
+    fresh schedule (new crops, a few epochs).
+    """
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -141,6 +146,16 @@ def train_identity(
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = out.with_suffix(".ckpt.safetensors")
     start_epoch, history = 0, []
+    if init is not None and not resume:
+        if not init.is_file():
+            raise ConfigError(f"--init {init}: no such checkpoint; 'train identity' writes one beside its --out")
+        try:
+            state = load_file(str(init))
+            net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"--init {init}: not a checkpoint of this classifier with these classes ({str(exc).splitlines()[0]})"
+            ) from None
     if resume:
         if not ckpt.is_file():
             raise ConfigError(f"--resume: no checkpoint {ckpt}; start without --resume")
@@ -192,6 +207,7 @@ def train_identity(
         "batch": batch,
         "lr": lr,
         "seed": seed,
+        "init": str(init) if init is not None else None,
         "train_seconds": round(time.monotonic() - t0, 1),
         "val_accuracy": history[-1]["val_accuracy"] if history else None,
         "train_not_a_ball": int((y_train == len(IDENTITY_NAMES)).sum()),

@@ -71,7 +71,21 @@ def test_train_identity_writes_an_onnx_model_the_runtime_loads(ball_data: Path, 
     assert recipe["names"] == list(IDENTITY_NAMES) and len(recipe["history"]) == 2
     # --resume goes on from the checkpoint: two more epochs, history kept
     assert main([*args, "--epochs", "4", "--batch", "32", "--resume"]) == 0
-    assert [h["epoch"] for h in json.loads(out.with_suffix(".json").read_text())["history"]] == [1, 2, 3, 4]
+    history = json.loads(out.with_suffix(".json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    # --init fine-tunes from that checkpoint: at a negligible rate the model still answers as it
+    # did; started from scratch the same run answers differently
+    tuned, scratch = tmp_path / "tuned.onnx", tmp_path / "scratch.onnx"
+    init = ["--init", str(out.with_suffix(".ckpt.safetensors"))]
+    tiny = ["--epochs", "1", "--batch", "32", "--lr", "1e-9"]
+    assert main(["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(tuned), *tiny, *init]) == 0
+    assert main(["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(scratch), *tiny]) == 0
+    frame = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    boxes = np.array([[10.0, 10, 26, 26], [300, 200, 316, 216], [100, 50, 120, 70]])
+    before = IdentityClassifier(out).probabilities(frame, boxes)
+    after_init = IdentityClassifier(tuned).probabilities(frame, boxes)
+    after_scratch = IdentityClassifier(scratch).probabilities(frame, boxes)
+    assert np.abs(after_init - before).max() < 0.2 * np.abs(after_scratch - before).max()
     clf = IdentityClassifier(out)
     frame = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
     probs = clf.probabilities(frame, np.array([[10.0, 10, 26, 26], [300, 200, 316, 216]]))
@@ -156,7 +170,9 @@ def test_negatives_are_the_detectors_boxes_on_no_ball(ball_data: Path, tmp_path:
     assert (tmp_path / "real" / "train" / "not_a_ball").is_dir() and (tmp_path / "real" / "val" / "not_a_ball").is_dir()
 
 
-def test_a_classifier_with_the_not_a_ball_class_drops_boxes_it_rejects(ball_data: Path, tmp_path: Path) -> None:
+def test_a_classifier_with_the_not_a_ball_class_drops_boxes_it_rejects(
+    ball_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Crops of no ball add a 17th class; at runtime its probability drops a detector box (the
     cue's tip, a hand) before the tracker sees it, and the ball names stay a distribution."""
     rng = np.random.default_rng(3)
@@ -193,5 +209,11 @@ def test_a_classifier_with_the_not_a_ball_class_drops_boxes_it_rejects(ball_data
     # a model without the class never rejects, whatever the threshold
     plain = tmp_path / "plain.onnx"
     assert main(["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(plain), "--epochs", "1"]) == 0
+    # a checkpoint with the extra class cannot start a run without it: one line, exit 2
+    bad = ["--init", str(out.with_suffix(".ckpt.safetensors")), "--epochs", "1"]
+    assert (
+        main(["train", "identity", "--crops", str(ball_data / "crops"), "--out", str(tmp_path / "x.onnx"), *bad]) == 2
+    )
+    assert "--init" in capsys.readouterr().err
     old = IdentityClassifier(plain)
     assert not old.rejects and len(IdentifiedDetector(Balls(), old, reject_min=0.0).detect(frame)) == 3
