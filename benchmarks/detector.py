@@ -4,7 +4,7 @@ For each frame of each clip (never used for training or tuning), runs the config
 detector (and identity classifier) exactly as the daemon does, matches its boxes one-to-one
 to the visible ground-truth balls at IoU >= 0.5, and prints:
 - class-agnostic recall for balls at rest and in motion, and by speed (at rest, 0.05–1,
-  1–3 and over 3 m/s), and precision;
+  1–3, 3–6 and over 6 m/s: a break-speed streak), and precision;
 - identity accuracy per detection, and per track after voting: each ground-truth ball is a
   track fed its matched detections, voted by the tracker's ``IdentityVotes`` with the
   configured switch margin and unique assignment, decided after every frame as the tracker
@@ -141,7 +141,7 @@ def bench_clip(detector: Any, clip: Path, name: str, counts: dict[str, float], v
 
 
 #: Upper edges (m/s) of the speed bins of ``recall_by_speed``; a 3-m/s ball moves 10 cm a frame at 30 fps.
-SPEED_BINS = (("<0.05", REST_MPS), ("0.05-1", 1.0), ("1-3", 3.0), (">3", np.inf))
+SPEED_BINS = (("<0.05", REST_MPS), ("0.05-1", 1.0), ("1-3", 3.0), ("3-6", 6.0), (">6", np.inf))
 
 
 def _speed_bin(v: float) -> str:
