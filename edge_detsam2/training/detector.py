@@ -214,6 +214,8 @@ def checkpoint_from_onnx(onnx_path: Path, names: dict[int, str], images: list[Pa
     from ultralytics.nn.modules import Conv
     from ultralytics.nn.tasks import DetectionModel
 
+    from edge_detsam2.detector.yolo import letterbox
+
     try:
         graph = onnx.load(str(onnx_path)).graph
     except Exception as exc:  # any unreadable file is one line
@@ -261,16 +263,16 @@ def checkpoint_from_onnx(onnx_path: Path, names: dict[int, str], images: list[Pa
         acc[2] = acc[2] + (z * z).sum(dim=1)
 
     hooks = [m.conv.register_forward_hook(lambda _m, _i, out, n=n: measure(n, out)) for n, m in convs.items()]
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    shape_hw = (dims[2], dims[3]) if len(dims) == 4 and dims[2] > 0 and dims[3] > 0 else (640, 640)
     model.eval()
     with torch.no_grad():
         for path in images:
-            img = cv2.imread(str(path))
-            if img is None:
+            bgr = cv2.imread(str(path))
+            if bgr is None:
                 continue
-            h, w = img.shape[:2]
-            s = 640 / max(h, w)
-            img = cv2.resize(img, (round(w * s / 32) * 32, round(h * s / 32) * 32))
-            x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).float()[None] / 255.0
+            img = letterbox(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8), shape_hw)[0]
+            x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None] / 255.0
             model(x)
     for hook in hooks:
         hook.remove()

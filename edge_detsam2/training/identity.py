@@ -109,6 +109,13 @@ def accuracy(net: Any, images: NDArray[np.uint8], labels: NDArray[np.int64], bat
     return correct / max(len(images), 1)
 
 
+def _load_net(net: Any, path: Path) -> None:
+    """The classifier's weights from a checkpoint that ``train_identity`` wrote (safetensors)."""
+    from safetensors.torch import load_file
+
+    net.load_state_dict({k[4:]: v for k, v in load_file(str(path)).items() if k.startswith("net.")})
+
+
 def train_identity(
     crops: Path | list[Path],
     out: Path,
@@ -127,7 +134,7 @@ def train_identity(
     fresh schedule (new crops, a few epochs).
     """
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     if out.suffix != ".onnx":
         raise ConfigError(f"--out {out}: the identity model is written as ONNX; use a .onnx path")
@@ -150,8 +157,7 @@ def train_identity(
         if not init.is_file():
             raise ConfigError(f"--init {init}: no such checkpoint; 'train identity' writes one beside its --out")
         try:
-            state = load_file(str(init))
-            net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+            _load_net(net, init)
         except (OSError, RuntimeError, ValueError) as exc:
             raise ConfigError(
                 f"--init {init}: not a checkpoint of this classifier with these classes ({str(exc).splitlines()[0]})"
@@ -159,9 +165,8 @@ def train_identity(
     if resume:
         if not ckpt.is_file():
             raise ConfigError(f"--resume: no checkpoint {ckpt}; start without --resume")
-        state = load_file(str(ckpt))
         meta = json.loads(out.with_suffix(".ckpt.json").read_text())
-        net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        _load_net(net, ckpt)
         start_epoch, history = int(meta["epoch"]), meta["history"]
         for _ in range(start_epoch * steps_per_epoch):
             sched.step()
