@@ -67,7 +67,9 @@ def collision_partners(
                 continue
             normal = offset / dist  # from the other ball towards this one
             if float(np.dot(dv, normal)) >= params.alignment * dv_norm:
-                if _moving(imp, other, state[1], params):
+                if _moving(imp, other, state[1], params) and _pushed(
+                    imp, other, xy, state[1], tracks, ball_radius_m, params
+                ):
                     out.append((other, xy, state[1]))
                 break
     return out
@@ -83,3 +85,40 @@ def _moving(imp: Impulse, other: BallTrack, other_before: F64, params: EventPara
     after = other.fit(imp.t_s, imp.t_s + params.window_s)
     speeds = [imp.v_before, imp.v_after, other_before, after.velocity if after is not None else np.zeros(2)]
     return max(float(np.linalg.norm(v)) for v in speeds) >= params.collision_min_speed_mps
+
+
+def _pushed(
+    imp: Impulse,
+    other: BallTrack,
+    other_xy: F64,
+    other_before: F64,
+    tracks: Mapping[str, BallTrack],
+    ball_radius_m: float,
+    params: EventParams,
+) -> bool:
+    """A ball that slows on a contact gives its momentum away: to its partner, or through it
+    (a Newton's cradle) to a ball the partner touches.
+
+    A mask that jitters beside a still ball, or a ghost mask, slows against that ball and
+    nothing moves. ``collision_transfer_mps`` is the speed below which a ball took nothing;
+    a partner not seen after the contact (it shot away) is never doubted.
+    """
+    floor = params.collision_transfer_mps
+    if floor <= 0 or np.linalg.norm(imp.v_after) >= np.linalg.norm(imp.v_before):
+        return True  # off, or this ball was the one pushed
+    window = (imp.t_s, imp.t_s + params.window_s)
+    after = other.fit(*window)
+    if after is None or max(float(np.linalg.norm(other_before)), float(np.linalg.norm(after.velocity))) >= floor:
+        return True
+    reach = 2 * ball_radius_m + params.contact_tolerance_m
+    for third in tracks.values():
+        if third.label in (imp.label, other.label):
+            continue  # the two balls themselves, or a second mask of one of them
+        fit = third.fit(*window)
+        if (
+            fit is not None
+            and np.linalg.norm(fit.velocity) >= floor
+            and np.linalg.norm(fit.at(imp.t_s) - other_xy) <= reach
+        ):
+            return True
+    return False

@@ -37,6 +37,15 @@ class EventParams(BaseModel):
             " slower, a velocity change is a still mask's jitter, not a contact. 0: off."
         ),
     )
+    collision_transfer_mps: float = Field(
+        0.02,
+        ge=0.0,
+        description=(
+            "A ball that slows on a contact pushes its partner: unless the partner, or a ball it touches (a"
+            " cradle), moves at least this fast before or after (m/s), the slowing was a mask's flicker or a"
+            " ghost, not a contact. 0: off."
+        ),
+    )
     cushion_tolerance_m: float = Field(
         0.015, ge=0.0, description="Distance beyond one radius from a cushion still counted as contact (m)."
     )
