@@ -59,6 +59,13 @@ class TrackerParams(BaseModel):
         "detected ball (SAM2 lost a fast ball there) within this many box sizes, before it starts a new object; "
         "0: never.",
     )
+    restart_reach: float | None = Field(
+        3.0,
+        ge=0.0,
+        description="An object prompted farther than this many box sizes from its mask, or with no mask, forgets its "
+        "memories and is tracked from the prompt alone: SAM2's memories of where a fast ball was would pull its "
+        "mask back there on the next frame. null: never.",
+    )
     absent_s: float = Field(
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )

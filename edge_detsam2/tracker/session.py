@@ -189,7 +189,13 @@ class TrackingSession(Protocol):
     def object_ids(self) -> tuple[int, ...]: ...
 
     def add_box(
-        self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "", *, as_mask: bool = False
+        self,
+        obj_id: int,
+        box_xyxy: NDArray[np.float64] | list[float],
+        label: str = "",
+        *,
+        as_mask: bool = False,
+        restart: bool = False,
     ) -> None: ...
 
     def set_label(self, obj_id: int, label: str) -> None: ...
@@ -215,17 +221,30 @@ class PromptQueue:
         return tuple(self._objects)
 
     def add_box(
-        self, obj_id: int, box_xyxy: NDArray[np.float64] | list[float], label: str = "", *, as_mask: bool = False
+        self,
+        obj_id: int,
+        box_xyxy: NDArray[np.float64] | list[float],
+        label: str = "",
+        *,
+        as_mask: bool = False,
+        restart: bool = False,
     ) -> None:
         """Prompt object ``obj_id`` with a box (video pixels) on the next frame; new ids start tracking.
 
         ``as_mask``: give SAM2 the ellipse inscribed in the box as a mask prompt (``mask_inputs``)
         instead of the box's two corner points; for balls that ellipse is nearly the true mask.
+        ``restart``: forget the object's own memories now (a preload bank's are kept), so it is
+        tracked from this prompt alone: memories of where a ball was cannot pull its mask back
+        there after the ball has been found far away.
         """
         box = np.asarray(box_xyxy, dtype=np.float64).reshape(4)
         if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
             raise TrackerError(f"object {obj_id}: box {box.tolist()} must be finite [x1, y1, x2, y2] with x2>x1, y2>y1")
         old = self._objects.get(obj_id)
+        if restart and old is not None:
+            old.non_cond.clear()
+            for k in [k for k in old.cond if k >= 0]:
+                del old.cond[k]
         self._prompts[obj_id] = (box, label or (old.label if old else str(obj_id)), as_mask)
 
     def set_label(self, obj_id: int, label: str) -> None:

@@ -53,6 +53,7 @@ class Tracker:
         self.session, self.detector, self.params = session, detector, params
         self._next_id = max(session.object_ids, default=-1) + 1
         self._last: TrackedMasks | None = None
+        self._mask_boxes: dict[int, NDArray[np.float64]] = {}  # last frame's mask box per object (NaN: none)
         self._t = 0.0  # source time of the current frame (s)
         self._period = 0.0  # source time between the last two frames (s)
         self._last_seen: dict[int, float] = {o: 0.0 for o in session.object_ids}
@@ -106,11 +107,13 @@ class Tracker:
             self._static = dets.select(static)
         balls = dets.select(~static)
         last = self._last
+        self._mask_boxes = {}
         trk_ids: tuple[int, ...] = ()
         trk_boxes = np.zeros((0, 4))
         trk_labels: tuple[str, ...] = ()
         if last is not None and len(last.obj_ids):
             boxes = last.boxes_px()
+            self._mask_boxes = dict(zip(last.obj_ids, boxes, strict=True))
             ok = ~np.isnan(boxes[:, 0])
             trk_ids = tuple(i for i, k in zip(last.obj_ids, ok, strict=True) if k)
             trk_boxes = boxes[ok]
@@ -250,7 +253,20 @@ class Tracker:
         self.votes.observe(obj_id, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
 
     def _prompt_one(self, obj_id: int, box: NDArray[np.float64]) -> None:
-        self.session.add_box(obj_id, box, self.votes.labels.get(obj_id, ""), as_mask=self.params.prompt == "mask")
+        self.session.add_box(
+            obj_id,
+            box,
+            self.votes.labels.get(obj_id, ""),
+            as_mask=self.params.prompt == "mask",
+            restart=self._far(obj_id, box),
+        )
+
+    def _far(self, obj_id: int, box: NDArray[np.float64]) -> bool:
+        """Is ``box`` beyond ``restart_reach`` ball sizes from the object's mask (or has it no mask)?"""
+        reach, own = self.params.restart_reach, self._mask_boxes.get(obj_id)
+        if reach is None or own is None:
+            return False  # a new object, or one not tracked on the last frame: nothing to forget
+        return bool(np.isnan(own[0])) or _distance(own, box) > reach * _size(box)
 
     def _retire_absent(self, masks: TrackedMasks) -> None:
         limit = self.params.absent_s + 1e-9

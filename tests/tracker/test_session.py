@@ -161,3 +161,35 @@ def test_incompatible_banks_are_refused(checkpoint: Path, clip: tuple, tmp_path:
     (tmp_path / "bank.json").write_text("{broken")
     with pytest.raises(TrackerError, match="invalid JSON"):
         StreamingSession(load_model(checkpoint)).load_bank(tmp_path / "bank")
+
+
+@pytest.mark.parametrize("kind", ["torch", "parts"])
+def test_a_restarted_object_tracks_as_if_prompted_for_the_first_time(checkpoint: Path, clip: tuple, kind: str) -> None:
+    """``add_box(restart=True)`` forgets the object's memories: from then on it is a new object.
+
+    An object tracked for 6 frames is re-prompted with ``restart`` on frame 6 at another ball;
+    its masks from then on equal those of a session that first sees the object on frame 6
+    with the same prompt. Without ``restart`` the old memories change them.
+    """
+    from edge_detsam2.tracker.engine import PartsSession
+    from edge_detsam2.tracker.runners import TorchPartRunner
+
+    _, frames, tracks = clip
+    model = load_model(checkpoint)
+
+    def session() -> StreamingSession | PartsSession:
+        return StreamingSession(model) if kind == "torch" else PartsSession(TorchPartRunner(model))
+
+    fresh = session()
+    fresh.add_box(0, box_of(tracks, "ball_8"), "ball_8", as_mask=True)
+    expected = [fresh.step(f).mask_logits for f in frames[6:10]]
+    for restart in (True, False):
+        s = session()
+        s.add_box(0, box_of(tracks, "cue_ball"), "cue_ball", as_mask=True)
+        for f in frames[:6]:
+            s.step(f)
+        s.add_box(0, box_of(tracks, "ball_8"), "ball_8", as_mask=True, restart=restart)
+        got = [s.step(f).mask_logits for f in frames[6:10]]
+        same = all(np.allclose(a, b, atol=1e-4) for a, b in zip(got, expected, strict=True))
+        assert same == restart, f"restart={restart}"
+        assert sorted(s._objects[0].cond) == ([6] if restart else [0, 6])

@@ -333,3 +333,44 @@ def test_two_masks_swapped_where_balls_passed_close_swap_names(
     else:  # one reading never renames
         assert named == {ids[a.label]: a.label, ids[b.label]: b.label}
         assert tracker.label_changes == 0
+
+
+class JumpDetector:
+    """Detects only ``ball_1``: at its own box, then from frame ``at`` on at ``box`` (a far or near spot)."""
+
+    def __init__(self, tracks: list, at: int, box: np.ndarray) -> None:
+        self.tracks, self.at, self.box, self.calls = tracks, at, box, 0
+
+    def detect(self, frame_rgb: np.ndarray) -> Detections:
+        i = self.calls
+        self.calls += 1
+        own = next(o for o in self.tracks[i].objects if o.label == "ball_1")
+        box = self.box if i >= self.at else np.array(own.bbox, dtype=float)
+        return Detections(box.reshape(1, 4), np.array([0.9]), ("ball_1",))
+
+
+@pytest.mark.parametrize(
+    ("where", "reach", "restarted"), [("far", 3.0, True), ("near", 3.0, False), ("far", None, False)]
+)
+def test_a_ball_found_far_from_its_mask_is_tracked_from_that_prompt_alone(
+    checkpoint: Path, clip: tuple, where: str, reach: float | None, restarted: bool
+) -> None:
+    """restart_reach: a prompt beyond it forgets the object's memories; a nearer one keeps them.
+
+    SAM2 keeps a fast ball's mask where its memories put it; the detector then finds the ball
+    far away. Tracked from that prompt alone, the next frames cannot be pulled back.
+    """
+    _, frames, tracks = clip
+    own = np.array(next(o for o in tracks[0].objects if o.label == "ball_1").bbox, dtype=float)
+    size = float(max(own[2] - own[0], own[3] - own[1]))
+    far = np.array(next(o for o in tracks[0].objects if o.label == "cue_ball").bbox, dtype=float)
+    assert np.linalg.norm((far[:2] + far[2:] - own[:2] - own[2:]) / 2) > 5 * size
+    box = far if where == "far" else own + 2 * size * np.array([1.0, 0.0, 1.0, 0.0])
+    params = TrackerParams(detect_interval=1, prompt="mask", reprompt_every_detection=True, restart_reach=reach)
+    session = StreamingSession(load_model(checkpoint), max_cond_frames=2)
+    tracker = Tracker(session, JumpDetector(tracks, 4, box), params)
+    for i, frame in enumerate(frames[:5]):
+        out = tracker.step(at(i, frame))
+    (obj,) = tracker.session._objects.values()
+    assert sorted(obj.cond) == ([4] if restarted else [3, 4])
+    assert out.masks.obj_ids == (obj.obj_id,)  # the same object, not a new one
