@@ -63,8 +63,8 @@ def collision_partners(
         for xy in positions_at(other, imp.t_s, params.window_s):
             offset = imp.xy_m - xy
             dist = float(np.linalg.norm(offset))
-            if dist < 1e-9 or dist > 2 * ball_radius_m + params.contact_tolerance_m:
-                continue
+            if dist < ball_radius_m or dist > 2 * ball_radius_m + params.contact_tolerance_m:
+                continue  # out of contact, or closer than two balls can be: one ball seen twice
             normal = offset / dist  # from the other ball towards this one
             if float(np.dot(dv, normal)) >= params.alignment * dv_norm:
                 if _moving(imp, other, state[1], params) and _pushed(
