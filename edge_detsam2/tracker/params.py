@@ -66,6 +66,14 @@ class TrackerParams(BaseModel):
         "memories and is tracked from the prompt alone: SAM2's memories of where a fast ball was would pull its "
         "mask back there on the next frame. null: never.",
     )
+    jump_reach: float | None = Field(
+        4.0,
+        ge=0.0,
+        description="While the detector runs, an object whose mask, on a frame it was not prompted, lies farther than "
+        "this many box sizes per frame from where it was last seen has re-acquired another ball (its own went into a "
+        "pocket or out of sight): it is left out of the outputs and of matching until a detection of its own name "
+        "takes it back, and retired absent_s after its last detection. null: never.",
+    )
     absent_s: float = Field(
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."
     )

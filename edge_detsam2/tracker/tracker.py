@@ -58,6 +58,9 @@ class Tracker:
         self._period = 0.0  # source time between the last two frames (s)
         self._last_seen: dict[int, float] = {o: 0.0 for o in session.object_ids}
         self._confirmed: dict[int, float] = {}  # object -> source time a detection last matched it
+        self._seen: dict[int, tuple[int, NDArray[np.float64]]] = {}  # object -> (frame, mask box) last seen
+        self._jumped: set[int] = set()  # objects whose mask jumped onto another ball (see jump_reach)
+        self._prompted: set[int] = set()  # objects prompted on the current frame
         self._static = Detections.empty()
         self._frame = -1  # frames processed (the detection schedule counts these)
         self.duplicates_dropped = 0
@@ -77,6 +80,7 @@ class Tracker:
             self._period = frame.t_s - self._t
         self._t = frame.t_s
         self._frame += 1
+        self._prompted = set()
         dets, detect_ms = None, 0.0
         p = self.params
         if self.detector is not None and p.detect_interval > 0 and self._frame % p.detect_interval == 0:
@@ -85,17 +89,47 @@ class Tracker:
             detect_ms = (time.perf_counter() - t0) * 1e3
             self._prompt(dets)
         masks = self.session.step(frame.image_rgb)
-        self._retire_absent(masks)
+        self._find_jumps(masks)
+        hidden = self._unconfirmed(masks)  # before retiring: a ghost retired now is not shown on its last frame
+        self._retire_absent(masks, hidden)
         self._last = masks
-        return TrackerOutput(masks, self._static, dets, self._unconfirmed(masks), detect_ms)
+        return TrackerOutput(masks, self._static, dets, hidden, detect_ms)
+
+    def _prompting(self) -> bool:
+        return self.detector is not None and self.params.detect_interval > 0
 
     def _unconfirmed(self, masks: TrackedMasks) -> frozenset[int]:
-        """Objects no detection has matched for confirm_s (only while a detector prompts)."""
+        """Objects no detection has matched for confirm_s, and jumped ones (only while a detector prompts)."""
         p = self.params
-        if p.confirm_s is None or self.detector is None or p.detect_interval <= 0:
+        if not self._prompting():
             return frozenset()
+        jumped = self._jumped.intersection(masks.obj_ids)
+        if p.confirm_s is None:
+            return frozenset(jumped)
         limit = max(p.confirm_s, p.detect_interval * self._period)  # never shorter than the detection schedule
-        return frozenset(o for o in masks.obj_ids if self._t - self._confirmed.get(o, self._t) > limit + 1e-9)
+        return frozenset(o for o in masks.obj_ids if self._t - self._confirmed.get(o, self._t) > limit + 1e-9) | jumped
+
+    def _find_jumps(self, masks: TrackedMasks) -> None:
+        """Mark objects whose unprompted mask moved farther than ``jump_reach`` box sizes a frame.
+
+        SAM2 follows a ball a few sizes a frame at most; between detections a larger move means
+        the object lost its ball (into a pocket, behind a hand) and its memories matched another
+        one. Such an object stays out of the outputs and of matching until a detection of its own
+        name prompts it (``_prompt``), so a potted ball does not reappear as its neighbour.
+        """
+        reach = self.params.jump_reach
+        if reach is None or not self._prompting():
+            return
+        for obj_id, box, here in zip(masks.obj_ids, masks.boxes_px(), masks.present(), strict=True):
+            if not here or np.isnan(box[0]):
+                continue
+            seen = self._seen.get(obj_id)
+            self._seen[obj_id] = (self._frame, box)
+            if seen is None or obj_id in self._prompted:
+                continue
+            frames, last = self._frame - seen[0], seen[1]
+            if _distance(last, box) > reach * frames * max(_size(box), _size(last)):
+                self._jumped.add(obj_id)
 
     def _prompt(self, dets: Detections) -> None:
         p = self.params
@@ -121,6 +155,13 @@ class Tracker:
         trk_ids, trk_boxes, trk_labels, dups = _split_duplicates(
             balls, trk_ids, trk_boxes, trk_labels, p.duplicate_iou, p.match_iou
         )
+        if self._jumped:  # a jumped object matches nothing: only a free detection of its own name takes it back
+            on = [t for t, o in enumerate(trk_ids) if o not in self._jumped]
+            trk_ids, trk_boxes, trk_labels = (
+                tuple(trk_ids[t] for t in on),
+                trk_boxes[on],
+                tuple(trk_labels[t] for t in on),
+            )
         labels_for_match = balls.labels if p.match_classes else ("ball",) * len(balls)
         trk_for_match = trk_labels if p.match_classes else ("ball",) * len(trk_labels)
         matches = associate(
@@ -253,6 +294,8 @@ class Tracker:
         self.votes.observe(obj_id, evidence_of(dets.labels[d], float(dets.scores[d]), probs, dets.identity_names))
 
     def _prompt_one(self, obj_id: int, box: NDArray[np.float64]) -> None:
+        self._prompted.add(obj_id)
+        self._jumped.discard(obj_id)
         self.session.add_box(
             obj_id,
             box,
@@ -268,9 +311,8 @@ class Tracker:
             return False  # a new object, or one not tracked on the last frame: nothing to forget
         return bool(np.isnan(own[0])) or _distance(own, box) > reach * _size(box)
 
-    def _retire_absent(self, masks: TrackedMasks) -> None:
+    def _retire_absent(self, masks: TrackedMasks, unconfirmed: frozenset[int]) -> None:
         limit = self.params.absent_s + 1e-9
-        unconfirmed = self._unconfirmed(masks)
         for obj_id, present in zip(masks.obj_ids, masks.present(), strict=True):
             if obj_id in unconfirmed and self._t - self._confirmed.get(obj_id, self._t) > limit:
                 self._drop(obj_id)  # no detection for absent_s: SAM2 alone is following a ghost
@@ -285,6 +327,8 @@ class Tracker:
         self.votes.forget(obj_id)
         self._confirmed.pop(obj_id, None)
         self._last_seen.pop(obj_id, None)
+        self._seen.pop(obj_id, None)
+        self._jumped.discard(obj_id)
 
 
 def _split_duplicates(
