@@ -147,6 +147,7 @@ class Daemon:
             "label_changes": pipe.get("label_changes", 0),
             "duplicates_dropped": pipe.get("duplicates_dropped", 0),
             "detections_rejected": pipe.get("detections_rejected", 0),
+            "masks_jumped": pipe.get("masks_jumped", 0),
             "jumps_ignored": pipe.get("jumps_ignored", 0),
             "repots_ignored": pipe.get("repots_ignored", 0),
             "pots_vetoed": pipe.get("pots_vetoed", 0),

@@ -35,6 +35,9 @@ class Perception(Protocol):
     @property
     def detections_rejected(self) -> int: ...
 
+    @property
+    def masks_jumped(self) -> int: ...
+
     def step(self, frame: Frame) -> TrackFrame: ...
 
 
@@ -44,6 +47,7 @@ class TracksReplay:
     label_changes = 0
     duplicates_dropped = 0
     detections_rejected = 0
+    masks_jumped = 0
 
     def __init__(self, cfg: PerceptionSection) -> None:
         if cfg.tracks_file is None:
@@ -95,6 +99,11 @@ class Sam2Perception:
     def detections_rejected(self) -> int:
         """Detector boxes the identity classifier called not a ball (counted in stats)."""
         return int(getattr(self._detector, "rejected", 0))
+
+    @property
+    def masks_jumped(self) -> int:
+        """Objects hidden because their mask jumped onto another ball (counted in stats)."""
+        return self.tracker.masks_jumped
 
     def step(self, frame: Frame) -> TrackFrame:
         from edge_detsam2.tracker.tracker import to_track_frame

@@ -71,8 +71,8 @@ class TrackerParams(BaseModel):
         ge=0.0,
         description="While the detector runs, an object whose mask, on a frame it was not prompted, lies farther than "
         "this many box sizes per frame from where it was last seen has re-acquired another ball (its own went into a "
-        "pocket or out of sight): it is left out of the outputs and of matching until a detection of its own name "
-        "takes it back, and retired absent_s after its last detection. null: never.",
+        "pocket or out of sight): it is dropped at once, and the next detection of its ball, if still there, starts "
+        "a new object. null: never.",
     )
     absent_s: float = Field(
         1.0, gt=0.0, description="An object absent (score <= 0 or empty mask) this long is retired (s)."

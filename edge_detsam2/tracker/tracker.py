@@ -59,11 +59,11 @@ class Tracker:
         self._last_seen: dict[int, float] = {o: 0.0 for o in session.object_ids}
         self._confirmed: dict[int, float] = {}  # object -> source time a detection last matched it
         self._seen: dict[int, tuple[int, NDArray[np.float64]]] = {}  # object -> (frame, mask box) last seen
-        self._jumped: set[int] = set()  # objects whose mask jumped onto another ball (see jump_reach)
         self._prompted: set[int] = set()  # objects prompted on the current frame
         self._static = Detections.empty()
         self._frame = -1  # frames processed (the detection schedule counts these)
         self.duplicates_dropped = 0
+        self.masks_jumped = 0  # objects dropped for a mask that jumped onto another ball (jump_reach)
         self.votes = IdentityVotes(
             switch_margin=params.identity_switch_margin,
             unique=params.unique_identities,
@@ -89,8 +89,11 @@ class Tracker:
             detect_ms = (time.perf_counter() - t0) * 1e3
             self._prompt(dets)
         masks = self.session.step(frame.image_rgb)
-        self._find_jumps(masks)
-        hidden = self._unconfirmed(masks)  # before retiring: a ghost retired now is not shown on its last frame
+        jumped = self._find_jumps(masks)
+        # Computed before retiring: a ghost retired on this frame is not shown on it either.
+        hidden = self._unconfirmed(masks) | jumped
+        for obj_id in jumped:
+            self._drop(obj_id)
         self._retire_absent(masks, hidden)
         self._last = masks
         return TrackerOutput(masks, self._static, dets, hidden, detect_ms)
@@ -99,27 +102,26 @@ class Tracker:
         return self.detector is not None and self.params.detect_interval > 0
 
     def _unconfirmed(self, masks: TrackedMasks) -> frozenset[int]:
-        """Objects no detection has matched for confirm_s, and jumped ones (only while a detector prompts)."""
+        """Objects no detection has matched for confirm_s (only while a detector prompts)."""
         p = self.params
-        if not self._prompting():
+        if p.confirm_s is None or not self._prompting():
             return frozenset()
-        jumped = self._jumped.intersection(masks.obj_ids)
-        if p.confirm_s is None:
-            return frozenset(jumped)
         limit = max(p.confirm_s, p.detect_interval * self._period)  # never shorter than the detection schedule
-        return frozenset(o for o in masks.obj_ids if self._t - self._confirmed.get(o, self._t) > limit + 1e-9) | jumped
+        return frozenset(o for o in masks.obj_ids if self._t - self._confirmed.get(o, self._t) > limit + 1e-9)
 
-    def _find_jumps(self, masks: TrackedMasks) -> None:
-        """Mark objects whose unprompted mask moved farther than ``jump_reach`` box sizes a frame.
+    def _find_jumps(self, masks: TrackedMasks) -> frozenset[int]:
+        """Objects whose unprompted mask moved farther than ``jump_reach`` box sizes a frame.
 
         SAM2 follows a ball a few sizes a frame at most; between detections a larger move means
         the object lost its ball (into a pocket, behind a hand) and its memories matched another
-        one. Such an object stays out of the outputs and of matching until a detection of its own
-        name prompts it (``_prompt``), so a potted ball does not reappear as its neighbour.
+        one. Such an object is dropped: a potted ball must not reappear as its neighbour, nor
+        keep its name from the track that follows its ball. If its ball is still on the table,
+        the next detection of it starts a new object.
         """
         reach = self.params.jump_reach
         if reach is None or not self._prompting():
-            return
+            return frozenset()
+        jumped = set()
         for obj_id, box, here in zip(masks.obj_ids, masks.boxes_px(), masks.present(), strict=True):
             if not here or np.isnan(box[0]):
                 continue
@@ -129,7 +131,9 @@ class Tracker:
                 continue
             frames, last = self._frame - seen[0], seen[1]
             if _distance(last, box) > reach * frames * max(_size(box), _size(last)):
-                self._jumped.add(obj_id)
+                jumped.add(obj_id)
+        self.masks_jumped += len(jumped)
+        return frozenset(jumped)
 
     def _prompt(self, dets: Detections) -> None:
         p = self.params
@@ -141,6 +145,7 @@ class Tracker:
             self._static = dets.select(static)
         balls = dets.select(~static)
         last = self._last
+        live = list(self.session.object_ids)
         self._mask_boxes = {}
         trk_ids: tuple[int, ...] = ()
         trk_boxes = np.zeros((0, 4))
@@ -148,20 +153,14 @@ class Tracker:
         if last is not None and len(last.obj_ids):
             boxes = last.boxes_px()
             self._mask_boxes = dict(zip(last.obj_ids, boxes, strict=True))
-            ok = ~np.isnan(boxes[:, 0])
+            # Objects dropped on the last frame (jumps, ghosts) are not matched, nor brought back.
+            ok = ~np.isnan(boxes[:, 0]) & np.isin(np.asarray(last.obj_ids), live)
             trk_ids = tuple(i for i, k in zip(last.obj_ids, ok, strict=True) if k)
             trk_boxes = boxes[ok]
             trk_labels = tuple(lb for lb, k in zip(last.labels, ok, strict=True) if k)
         trk_ids, trk_boxes, trk_labels, dups = _split_duplicates(
             balls, trk_ids, trk_boxes, trk_labels, p.duplicate_iou, p.match_iou
         )
-        if self._jumped:  # a jumped object matches nothing: only a free detection of its own name takes it back
-            on = [t for t, o in enumerate(trk_ids) if o not in self._jumped]
-            trk_ids, trk_boxes, trk_labels = (
-                tuple(trk_ids[t] for t in on),
-                trk_boxes[on],
-                tuple(trk_labels[t] for t in on),
-            )
         labels_for_match = balls.labels if p.match_classes else ("ball",) * len(balls)
         trk_for_match = trk_labels if p.match_classes else ("ball",) * len(trk_labels)
         matches = associate(
@@ -186,7 +185,9 @@ class Tracker:
         free -= self._confirm_weak(weak, balls, trk_ids, trk_boxes, free)
         # Lost objects (empty mask) and duplicates (a second mask on a ball another object holds).
         lost = (
-            [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids] if last else []
+            [(o, lb, None) for o, lb in zip(last.obj_ids, last.labels, strict=True) if o not in trk_ids and o in live]
+            if last
+            else []
         )
         spare = [(trk_ids[t], trk_labels[t], trk_boxes[t]) for t in sorted(free)] + lost
         shadows = _shadows(spare, balls.boxes[sorted(matched)]) if p.shadow_reach > 0 else []
@@ -295,7 +296,6 @@ class Tracker:
 
     def _prompt_one(self, obj_id: int, box: NDArray[np.float64]) -> None:
         self._prompted.add(obj_id)
-        self._jumped.discard(obj_id)
         self.session.add_box(
             obj_id,
             box,
@@ -313,7 +313,10 @@ class Tracker:
 
     def _retire_absent(self, masks: TrackedMasks, unconfirmed: frozenset[int]) -> None:
         limit = self.params.absent_s + 1e-9
+        live = set(self.session.object_ids)
         for obj_id, present in zip(masks.obj_ids, masks.present(), strict=True):
+            if obj_id not in live:
+                continue  # dropped on this frame already (a jump)
             if obj_id in unconfirmed and self._t - self._confirmed.get(obj_id, self._t) > limit:
                 self._drop(obj_id)  # no detection for absent_s: SAM2 alone is following a ghost
                 continue
@@ -328,7 +331,6 @@ class Tracker:
         self._confirmed.pop(obj_id, None)
         self._last_seen.pop(obj_id, None)
         self._seen.pop(obj_id, None)
-        self._jumped.discard(obj_id)
 
 
 def _split_duplicates(

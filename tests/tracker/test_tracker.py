@@ -162,7 +162,11 @@ def test_a_second_mask_on_one_ball_moves_to_its_own_ball_or_is_dropped(
     """A fast ball SAM2 loses is often followed onto a neighbour: two objects then share one ball."""
     _, frames, tracks = clip
     det = UntilDetector(tracks, {"cue_ball": 0, "ball_1": 0}, {} if ball_1_detected else {"ball_1": 2})
-    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, TrackerParams(detect_interval=1))
+    # The second mask is put on the cue ball by a prompt the tracker did not make, a jump
+    # across the clip (random weights); a real one slips onto a ball its own touched, so the
+    # jump rule (jump_reach) is not what is tested here.
+    params = TrackerParams(detect_interval=1, jump_reach=None)
+    tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params)
     out = tracker.step(at(0, frames[0]))  # cue_ball and ball_1 prompted
     ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
     cue_box = next(o.bbox for o in tracks[1].objects if o.label == "cue_ball")
@@ -318,7 +322,11 @@ def test_two_masks_swapped_where_balls_passed_close_swap_names(
     dist = lambda ab: np.hypot(ab[0].cx - ab[1].cx, ab[0].cy - ab[1].cy)  # noqa: E731
     a, b = min(pairs, key=dist) if pair == "near" else max(pairs, key=dist)
     det = ScriptedDetector(tracks, {a.label: 0, b.label: 0})
-    params = TrackerParams(detect_interval=1, swap_confidence=swap_confidence, reprompt_every_detection=True)
+    # The swap is made by prompts the tracker did not make; for the far pair that is a jump
+    # across the table, which the jump rule would drop: not what is tested here.
+    params = TrackerParams(
+        detect_interval=1, swap_confidence=swap_confidence, reprompt_every_detection=True, jump_reach=None
+    )
     tracker = Tracker(StreamingSession(load_model(checkpoint)), det, params)
     out = tracker.step(at(0, frames[0]))
     ids = dict(zip(out.masks.labels, out.masks.obj_ids, strict=True))
@@ -393,15 +401,16 @@ class GoneDetector(ScriptedDetector):
 
 
 @pytest.mark.parametrize(("reach", "back"), [(4.0, False), (4.0, True), (None, False)])
-def test_a_mask_that_jumps_onto_another_ball_is_hidden_until_its_own_ball_is_detected(
+def test_a_mask_that_jumps_onto_another_ball_is_dropped(
     checkpoint: Path, clip: tuple, reach: float | None, back: bool
 ) -> None:
     """jump_reach: the cue ball drops into a pocket and SAM2's memories find another ball.
 
     The jump is forced on frame 3 (a mask prompt the tracker did not make, on ``ball_1``'s
     box, far from the cue ball). Left alone, the cue ball is reported on ``ball_1`` and the
-    pot never happens. With the rule it leaves the outputs and matching: ``ball_1``'s
-    detection starts its own object, and only a detection named ``cue_ball`` brings it back.
+    pot never happens. With the rule the object is dropped on that frame (not shown on it),
+    ``ball_1``'s detection starts its own object rather than bringing the dropped one back,
+    and a later detection named ``cue_ball`` starts a new cue ball.
     """
     _, frames, tracks = clip
     cue_frames = {0, 1, 2} | ({5, 6, 7, 8, 9} if back else set())
@@ -425,10 +434,13 @@ def test_a_mask_that_jumps_onto_another_ball_is_hidden_until_its_own_ball_is_det
         assert seen[3]["cue_ball"][0] == cue and np.hypot(*np.subtract(seen[3]["cue_ball"][1:], truth[3]["ball_1"])) < 2
         return
     assert "cue_ball" not in seen[3] and "cue_ball" not in seen[4]
-    assert seen[4]["ball_1"][0] != cue  # ball_1's detection starts its own object, it does not feed the jumped one
-    if back:  # a detection of its own name takes it back, where the detection is
-        assert all(s["cue_ball"][0] == cue for s in seen[5:])
+    assert tracker.masks_jumped == 1  # counted in stats
+    assert seen[4]["ball_1"][0] != cue and cue not in tracker.session.object_ids  # not brought back
+    if back:  # the ball is seen again: a new object, under its own name, where the detection is
+        assert len({s["cue_ball"][0] for s in seen[5:]}) == 1 and seen[5]["cue_ball"][0] not in (
+            cue,
+            seen[4]["ball_1"][0],
+        )
         assert np.hypot(*np.subtract(seen[9]["cue_ball"][1:], truth[9]["cue_ball"])) < 1.5
-    else:  # never confirmed again: hidden, then retired absent_s after its last detection
+    else:
         assert all("cue_ball" not in s for s in seen[3:])
-        assert cue not in tracker.session.object_ids
