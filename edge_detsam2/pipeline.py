@@ -63,7 +63,7 @@ class Pipeline:
             "duplicates_dropped": self.perception.duplicates_dropped,
             # detector boxes the identity classifier called not a ball (detector.identity_reject)
             "detections_rejected": self.perception.detections_rejected,
-            # masks that jumped onto another ball between detections, hidden (tracker.jump_reach)
+            # objects whose mask jumped onto another ball between detections, dropped (tracker.jump_reach)
             "masks_jumped": self.perception.masks_jumped,
             # observations faster than events.max_speed_mps, ignored as tracker jumps
             "jumps_ignored": self.engine.jumps_ignored,

@@ -102,7 +102,7 @@ class Sam2Perception:
 
     @property
     def masks_jumped(self) -> int:
-        """Objects hidden because their mask jumped onto another ball (counted in stats)."""
+        """Objects dropped because their mask jumped onto another ball (counted in stats)."""
         return self.tracker.masks_jumped
 
     def step(self, frame: Frame) -> TrackFrame:
